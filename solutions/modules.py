@@ -1,0 +1,188 @@
+"""Chapter 03: modules. Build networks from nn.Module blocks."""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class MLP(nn.Module):
+    """Linear(in_features, hidden) -> ReLU -> Linear(hidden, out_features); returns logits."""
+
+    def __init__(self, in_features: int = 20, hidden: int = 256, out_features: int = 10) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: create two nn.Linear layers (in_features -> hidden, hidden -> out_features)
+        #   and store them as attributes so that nn.Module registers their parameters.
+        self.hidden = nn.Linear(in_features, hidden)
+        self.out = nn.Linear(hidden, out_features)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: apply the hidden layer, F.relu, then the output layer. No softmax: return logits.
+        return self.out(F.relu(self.hidden(X)))
+        ### END SOLUTION
+
+
+class MySequential(nn.Module):
+    """Chains the given modules in order, each registered as a child named "0", "1", ..."""
+
+    def __init__(self, *modules: nn.Module) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: register each module with self.add_module(str(index), module) so that
+        #   state_dict() has keys "0.weight", "1.weight", ... and .to()/.parameters() see them.
+        for index, module in enumerate(modules):
+            self.add_module(str(index), module)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: pass X through every child in registration order (self.children()).
+        for module in self.children():
+            X = module(X)
+        return X
+        ### END SOLUTION
+
+
+class FixedHiddenMLP(nn.Module):
+    """A constant random weight, one Linear(20, 20) used twice, and Python control flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: a constant (20, 20) random weight that gets no gradient and is not a parameter
+        #   (a plain tensor with requires_grad=False, or self.register_buffer), and one
+        #   nn.Linear(20, 20).
+        self.register_buffer("rand_weight", torch.rand(20, 20))
+        self.linear = nn.Linear(20, 20)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: X = linear(X); X = relu(X @ rand_weight + 1); X = linear(X) (the same layer
+        #   again); then halve X while X.abs().sum() > 1; return X.sum().
+        X = self.linear(X)
+        X = F.relu(X @ self.rand_weight + 1)
+        X = self.linear(X)
+        while X.abs().sum() > 1:
+            X = X / 2
+        return X.sum()
+        ### END SOLUTION
+
+
+class NestMLP(nn.Module):
+    """Sequential(Linear(20, 64), ReLU, Linear(64, 32), ReLU) followed by Linear(32, 16)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: an nn.Sequential of Linear(20, 64), ReLU, Linear(64, 32), ReLU, and a separate
+        #   nn.Linear(32, 16) head.
+        self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU())
+        self.linear = nn.Linear(32, 16)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: the head applied to the output of the nested Sequential.
+        return self.linear(self.net(X))
+        ### END SOLUTION
+
+
+class Parallel(nn.Module):
+    """Runs net1 and net2 on the same input and concatenates their outputs on the last dim."""
+
+    def __init__(self, net1: nn.Module, net2: nn.Module) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: keep both networks as child modules (attributes).
+        self.net1 = net1
+        self.net2 = net2
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: torch.cat of both outputs along the last dimension (dim=-1), not the batch dim.
+        return torch.cat((self.net1(X), self.net2(X)), dim=-1)
+        ### END SOLUTION
+
+
+def make_stack(factory: Callable[[], nn.Module], n: int) -> nn.Sequential:
+    """An nn.Sequential of n modules, each built by its own call of factory()."""
+    ### BEGIN SOLUTION
+    # TODO: call factory() once per block, so no two blocks share parameters, and wrap
+    #   them in nn.Sequential. n must be a positive int, else raise ValueError.
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return nn.Sequential(*(factory() for _ in range(n)))
+    ### END SOLUTION
+
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
+
+
+class ConfigurableMLP(nn.Module):
+    """Per hidden layer: Linear -> [BatchNorm1d] -> activation -> [Dropout]; then a Linear head."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: list[int],
+        output_size: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: validate activation (one of "relu", "tanh", "gelu", else ValueError naming it),
+        #   then build the layers in a loop over hidden_sizes and keep them in an nn.Sequential
+        #   or nn.ModuleList (a plain Python list hides them from nn.Module).
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
+            )
+        layers: list[nn.Module] = []
+        width = input_size
+        for size in hidden_sizes:
+            layers.append(nn.Linear(width, size))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(size))
+            layers.append(_ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = size
+        layers.append(nn.Linear(width, output_size))
+        self.layers = nn.Sequential(*layers)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: run X through the layers.
+        return self.layers(X)
+        ### END SOLUTION
+
+
+class ResidualBlock(nn.Module):
+    """X + conv2(relu(conv1(X))) with two 3x3 convolutions, padding 1, num_channels in and out."""
+
+    def __init__(self, num_channels: int) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: two nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1).
+        self.conv1 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
+        self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: conv1, ReLU, conv2, then add the input back (the skip connection).
+        return X + self.conv2(F.relu(self.conv1(X)))
+        ### END SOLUTION

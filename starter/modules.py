@@ -1,0 +1,128 @@
+"""Chapter 03: modules. Build networks from nn.Module blocks."""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class MLP(nn.Module):
+    """Linear(in_features, hidden) -> ReLU -> Linear(hidden, out_features); returns logits."""
+
+    def __init__(self, in_features: int = 20, hidden: int = 256, out_features: int = 10) -> None:
+        super().__init__()
+        # TODO: create two nn.Linear layers (in_features -> hidden, hidden -> out_features)
+        #   and store them as attributes so that nn.Module registers their parameters.
+        raise NotImplementedError('MLP.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: apply the hidden layer, F.relu, then the output layer. No softmax: return logits.
+        raise NotImplementedError('MLP.forward: not written yet, see the TODO above this line')
+
+
+class MySequential(nn.Module):
+    """Chains the given modules in order, each registered as a child named "0", "1", ..."""
+
+    def __init__(self, *modules: nn.Module) -> None:
+        super().__init__()
+        # TODO: register each module with self.add_module(str(index), module) so that
+        #   state_dict() has keys "0.weight", "1.weight", ... and .to()/.parameters() see them.
+        raise NotImplementedError('MySequential.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: pass X through every child in registration order (self.children()).
+        raise NotImplementedError('MySequential.forward: not written yet, see the TODO above this line')
+
+
+class FixedHiddenMLP(nn.Module):
+    """A constant random weight, one Linear(20, 20) used twice, and Python control flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # TODO: a constant (20, 20) random weight that gets no gradient and is not a parameter
+        #   (a plain tensor with requires_grad=False, or self.register_buffer), and one
+        #   nn.Linear(20, 20).
+        raise NotImplementedError('FixedHiddenMLP.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: X = linear(X); X = relu(X @ rand_weight + 1); X = linear(X) (the same layer
+        #   again); then halve X while X.abs().sum() > 1; return X.sum().
+        raise NotImplementedError('FixedHiddenMLP.forward: not written yet, see the TODO above this line')
+
+
+class NestMLP(nn.Module):
+    """Sequential(Linear(20, 64), ReLU, Linear(64, 32), ReLU) followed by Linear(32, 16)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # TODO: an nn.Sequential of Linear(20, 64), ReLU, Linear(64, 32), ReLU, and a separate
+        #   nn.Linear(32, 16) head.
+        raise NotImplementedError('NestMLP.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: the head applied to the output of the nested Sequential.
+        raise NotImplementedError('NestMLP.forward: not written yet, see the TODO above this line')
+
+
+class Parallel(nn.Module):
+    """Runs net1 and net2 on the same input and concatenates their outputs on the last dim."""
+
+    def __init__(self, net1: nn.Module, net2: nn.Module) -> None:
+        super().__init__()
+        # TODO: keep both networks as child modules (attributes).
+        raise NotImplementedError('Parallel.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: torch.cat of both outputs along the last dimension (dim=-1), not the batch dim.
+        raise NotImplementedError('Parallel.forward: not written yet, see the TODO above this line')
+
+
+def make_stack(factory: Callable[[], nn.Module], n: int) -> nn.Sequential:
+    """An nn.Sequential of n modules, each built by its own call of factory()."""
+    # TODO: call factory() once per block, so no two blocks share parameters, and wrap
+    #   them in nn.Sequential. n must be a positive int, else raise ValueError.
+    raise NotImplementedError('make_stack: not written yet, see the TODO above this line')
+
+
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+}
+
+
+class ConfigurableMLP(nn.Module):
+    """Per hidden layer: Linear -> [BatchNorm1d] -> activation -> [Dropout]; then a Linear head."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_sizes: list[int],
+        output_size: int,
+        activation: str = "relu",
+        dropout: float = 0.0,
+        batch_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        # TODO: validate activation (one of "relu", "tanh", "gelu", else ValueError naming it),
+        #   then build the layers in a loop over hidden_sizes and keep them in an nn.Sequential
+        #   or nn.ModuleList (a plain Python list hides them from nn.Module).
+        raise NotImplementedError('ConfigurableMLP.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: run X through the layers.
+        raise NotImplementedError('ConfigurableMLP.forward: not written yet, see the TODO above this line')
+
+
+class ResidualBlock(nn.Module):
+    """X + conv2(relu(conv1(X))) with two 3x3 convolutions, padding 1, num_channels in and out."""
+
+    def __init__(self, num_channels: int) -> None:
+        super().__init__()
+        # TODO: two nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1).
+        raise NotImplementedError('ResidualBlock.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: conv1, ReLU, conv2, then add the input back (the skip connection).
+        raise NotImplementedError('ResidualBlock.forward: not written yet, see the TODO above this line')

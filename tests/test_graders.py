@@ -1,0 +1,92 @@
+"""The graders are graded: reference full marks, starter zero, every mutant caught, stable results."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from tests.conftest import CHAPTERS, PROJECT
+from torchkata.grade import grade_in_process
+from torchkata.mutants import Mutant, load_mutants, write_overlay
+from torchkata.results import GradeResult
+
+SLUGS = [chapter.slug for chapter in CHAPTERS]
+
+
+def _mutants() -> list[Mutant]:
+    found = []
+    for slug in SLUGS:
+        path = PROJECT.mutants / f"{slug}.py"
+        if path.is_file():
+            found.extend(load_mutants(path))
+    return found
+
+
+MUTANTS = _mutants()
+
+
+@cache
+def reference(slug: str) -> GradeResult:
+    return grade_in_process(PROJECT.solutions, [slug], PROJECT)
+
+
+def _failures(result: GradeResult) -> list[str]:
+    return [
+        f"{kata.name}: {failure['test']}: {failure['message']}"
+        for chapter in result.chapters.values()
+        for kata in chapter.katas.values()
+        for failure in kata.failed
+    ]
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_reference_gets_every_point(slug):
+    result = reference(slug)
+    assert result.max_points > 0, f"chapter {slug} has no graded tests"
+    assert not result.chapters[slug].flags, result.chapters[slug].flags
+    assert result.points == result.max_points, "\n".join(_failures(result))
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_kata_is_graded_publicly_and_hidden(slug):
+    chapter = next(c for c in CHAPTERS if c.slug == slug)
+    katas = reference(slug).chapters[slug].katas
+    for kata in chapter.katas:
+        assert kata.name in katas, f"kata {kata.name} of {slug} has no grader test"
+        seen = {outcome.visibility for outcome in katas[kata.name].outcomes}
+        assert seen == {"public", "hidden"}, f"{kata.name} is graded only by {seen} checks"
+    assert set(katas) <= {kata.name for kata in chapter.katas}, "a grader names a kata kata.toml lacks"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_starter_gets_no_point(slug):
+    result = grade_in_process(PROJECT.starter, [slug], PROJECT)
+    passed = [outcome.test for outcome in result.outcomes() if outcome.passed]
+    assert not passed, f"grader tests that pass on the untouched starter: {passed}"
+    assert result.points == 0
+    messages = {outcome.message.split(":")[0] for outcome in result.outcomes()}
+    assert messages == {"not started"}, f"the starter should fail as 'not started', got {messages}"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_chapter_has_five_mutants(slug):
+    assert len([m for m in MUTANTS if m.slug == slug]) >= 5
+
+
+@pytest.mark.parametrize("item", MUTANTS, ids=[f"{m.slug}-{m.kata}-{m.line}" for m in MUTANTS])
+def test_mutant_loses_points_on_its_kata(item, tmp_path):
+    impl_dir = write_overlay(PROJECT.solutions / f"{item.slug}.py", item, tmp_path)
+    result = grade_in_process(impl_dir, [item.slug], PROJECT)
+    kata = result.chapters[item.slug].katas[item.kata]
+    assert kata.points < kata.max_points, f"the graders miss the mistake: {item.mistake}"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_two_runs_agree(slug, tmp_path):
+    mutants = [m for m in MUTANTS if m.slug == slug]
+    impl_dir = write_overlay(PROJECT.solutions / f"{slug}.py", mutants[0], tmp_path) if mutants else PROJECT.solutions
+    first = grade_in_process(impl_dir, [slug], PROJECT)
+    second = grade_in_process(impl_dir, [slug], PROJECT)
+    assert first.to_dict() == second.to_dict()
+    assert reference(slug).to_dict() == grade_in_process(PROJECT.solutions, [slug], PROJECT).to_dict()

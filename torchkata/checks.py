@@ -1,0 +1,255 @@
+"""Assertion helpers for graders: every failure names the call, what came back and what was expected.
+
+Each helper takes ``call``, a short description of what the grader did, e.g.
+``"MLP()(x) with x of shape (2, 20)"``, and an optional ``hint``, the likely
+mistake. Messages read::
+
+    MLP()(x) with x of shape (2, 20) returned shape (2, 256); expected (2, 10).
+    Is the output layer missing?
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import torch
+from torch import nn
+
+T = TypeVar("T")
+
+
+class GradingError(AssertionError):
+    """A grader check that failed; its message is meant for the student."""
+
+
+def _fail(text: str, hint: str | None = None) -> GradingError:
+    return GradingError(f"{text}\n{hint}" if hint else text)
+
+
+def shape_text(shape: Iterable[int]) -> str:
+    """(2, 3) for any shape-like value; (5,) for one dimension."""
+    dims = tuple(int(d) for d in shape)
+    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(map(str, dims))})"
+
+
+def describe(value: Any) -> str:
+    """A short, student-readable summary of a value."""
+    if isinstance(value, torch.Tensor):
+        text = f"a tensor of shape {shape_text(value.shape)}, dtype {str(value.dtype)[6:]}"
+        return text if value.device.type == "cpu" else f"{text}, on {value.device}"
+    if isinstance(value, nn.Module):
+        return f"a {type(value).__name__} module"
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."
+
+
+def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run the student's ``fn``; any exception but NotImplementedError becomes a grading failure.
+
+    NotImplementedError passes through untouched, so reports can say "not started".
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - any crash in student code is a finding
+        raise _fail(f"{description} raised {type(error).__name__}: {error}") from error
+
+
+def check(condition: object, message: str, hint: str | None = None) -> None:
+    """Fail with ``message`` (and the hint) unless ``condition`` holds."""
+    if not condition:
+        raise _fail(message, hint)
+
+
+def tensor(value: Any, call: str, hint: str | None = None) -> torch.Tensor:
+    """``value`` must be a torch.Tensor."""
+    if not isinstance(value, torch.Tensor):
+        raise _fail(f"{call} returned {describe(value)}; expected a torch.Tensor.", hint)
+    return value
+
+
+def shape(value: Any, expected: Sequence[int], call: str, hint: str | None = None) -> None:
+    """``value`` is a tensor of exactly this shape."""
+    tensor(value, call, hint)
+    if tuple(value.shape) != tuple(expected):
+        raise _fail(
+            f"{call} returned shape {shape_text(value.shape)}; expected {shape_text(expected)}.",
+            hint,
+        )
+
+
+def dtype(value: Any, expected: torch.dtype, call: str, hint: str | None = None) -> None:
+    """``value`` is a tensor of this dtype."""
+    tensor(value, call, hint)
+    if value.dtype != expected:
+        raise _fail(f"{call} returned dtype {value.dtype}; expected {expected}.", hint)
+
+
+def device(value: Any, expected: torch.device | str, call: str, hint: str | None = None) -> None:
+    """``value`` (a tensor) lives on the expected device type (and index, when one is given)."""
+    tensor(value, call, hint)
+    want = torch.device(expected)
+    got = value.device
+    same = got.type == want.type and (want.index is None or got.index == want.index)
+    if not same:
+        raise _fail(f"{call} returned a tensor on {got}; expected it on {want}.", hint)
+
+
+def close(
+    actual: Any,
+    expected: torch.Tensor,
+    call: str,
+    hint: str | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-6,
+) -> None:
+    """``actual`` matches the independently computed ``expected`` in shape, dtype and values."""
+    shape(actual, expected.shape, call, hint)
+    if actual.dtype != expected.dtype:
+        raise _fail(f"{call} returned dtype {actual.dtype}; expected {expected.dtype}.", hint)
+    got = actual.detach().to("cpu")
+    want = expected.detach().to("cpu")
+    if torch.equal(got, want):
+        return
+    if got.dtype == torch.bool or not (got.is_floating_point() or got.is_complex()):
+        mismatch = got != want
+        index = tuple(int(i) for i in mismatch.nonzero()[0])
+        raise _fail(
+            f"{call} returned wrong values: {int(mismatch.sum())} of {got.numel()} entries differ; "
+            f"at index {index} got {got[index].item()}, expected {want[index].item()}.",
+            hint,
+        )
+    nonfinite = ~torch.isfinite(got) & torch.isfinite(want)
+    if nonfinite.any():
+        index = tuple(int(i) for i in nonfinite.nonzero()[0])
+        raise _fail(
+            f"{call} returned {got[index].item()} at index {index}; expected {want[index].item()} "
+            "(a finite number).",
+            hint,
+        )
+    if torch.allclose(got, want, rtol=rtol, atol=atol, equal_nan=True):
+        return
+    error = (got - want).abs()
+    error = torch.where(torch.isnan(error), torch.zeros_like(error), error)
+    flat = int(error.reshape(-1).argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), got.shape))
+    raise _fail(
+        f"{call} returned wrong values: largest error {error.max().item():.3g} at index {index}, "
+        f"got {got[index].item():.6g}, expected {want[index].item():.6g} "
+        f"(tolerance rtol={rtol:g}, atol={atol:g}).",
+        hint,
+    )
+
+
+def equal(actual: Any, expected: Any, call: str, hint: str | None = None) -> None:
+    """Plain values (ints, tuples, lists, dicts of them) compare equal."""
+    if actual != expected:
+        raise _fail(f"{call} returned {describe(actual)}; expected {describe(expected)}.", hint)
+
+
+def raises(
+    errors: type[BaseException] | tuple[type[BaseException], ...],
+    fn: Callable[[], Any],
+    call: str,
+    hint: str | None = None,
+) -> BaseException:
+    """``fn()`` raises one of ``errors``; returns the exception."""
+    wanted = errors if isinstance(errors, tuple) else (errors,)
+    names = " or ".join(error.__name__ for error in wanted)
+    try:
+        result = fn()
+    except NotImplementedError:
+        raise
+    except wanted as error:
+        return error
+    except Exception as error:  # noqa: BLE001
+        raise _fail(f"{call} raised {type(error).__name__}: {error}; expected {names}.", hint) from error
+    raise _fail(f"{call} returned {describe(result)}; expected it to raise {names}.", hint)
+
+
+def gradcheck(
+    fn: Callable[..., Any],
+    inputs: tuple[torch.Tensor, ...],
+    call: str,
+    hint: str | None = None,
+    second_order: bool = False,
+) -> None:
+    """Analytical gradients of ``fn`` at float64 ``inputs`` match finite differences."""
+    checker = torch.autograd.gradgradcheck if second_order else torch.autograd.gradcheck
+    order = "second-order gradients" if second_order else "gradients"
+    try:
+        ok = checker(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True)
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - gradcheck reports mismatches as exceptions
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise _fail(
+            f"{call}: {order} do not match finite differences ({first}).", hint
+        ) from error
+    check(ok, f"{call}: {order} do not match finite differences.", hint)
+
+
+def unique_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """Parameters of ``module``, each shared tensor once (nn.Module.parameters already dedups)."""
+    return list(module.parameters())
+
+
+def parameter_count(module: nn.Module, expected: int, call: str, hint: str | None = None) -> None:
+    """``module`` holds exactly ``expected`` parameter entries, shared tensors counted once."""
+    count = sum(p.numel() for p in unique_parameters(module))
+    if count != expected:
+        raise _fail(f"{call} has {count:,} parameters; expected {expected:,}.", hint)
+
+
+def same_objects(
+    before: Sequence[Any], after: Sequence[Any], call: str, hint: str | None = None
+) -> None:
+    """The very same objects (by identity) before and after ``call``, e.g. Parameters."""
+    if len(before) != len(after) or any(a is not b for a, b in zip(before, after, strict=True)):
+        replaced = sum(1 for a, b in zip(before, after, strict=False) if a is not b)
+        raise _fail(
+            f"after {call}, {replaced} of {len(before)} parameter objects were replaced "
+            f"({len(before)} before, {len(after)} after); expected the same objects, changed in place.",
+            hint,
+        )
+
+
+def keys(
+    mapping: Mapping[str, Any] | nn.Module,
+    expected: Iterable[str],
+    call: str,
+    hint: str | None = None,
+) -> None:
+    """A state_dict (or a module's) has exactly the expected keys, in any order."""
+    got = list(mapping.state_dict() if isinstance(mapping, nn.Module) else mapping)
+    want = list(expected)
+    missing = [key for key in want if key not in got]
+    extra = [key for key in got if key not in want]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        raise _fail(f"{call} has state_dict keys {got}: {'; '.join(parts)}.", hint)
+
+
+def parameter_of_shape(module: nn.Module, wanted: Sequence[int], call: str) -> nn.Parameter:
+    """The one parameter of ``module`` with this shape, whatever it is named."""
+    found = [p for p in module.parameters() if tuple(p.shape) == tuple(wanted)]
+    if len(found) != 1:
+        shapes = [shape_text(p.shape) for p in module.parameters()]
+        raise _fail(
+            f"{call} should hold exactly one parameter of shape {shape_text(wanted)}; "
+            f"found {len(found)} among its parameter shapes {shapes}."
+        )
+    return found[0]
+
+
+def submodules(module: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
+    """Every submodule of this type, in registration order (the module itself excluded)."""
+    return [m for m in module.modules() if m is not module and isinstance(m, kind)]

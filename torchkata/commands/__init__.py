@@ -1,0 +1,1 @@
+"""Subcommands of the ``torchkata`` command line, one module each."""

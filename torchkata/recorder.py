@@ -1,0 +1,82 @@
+"""A pytest plugin object that records grader outcomes as TestOutcome values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from torchkata.plugin import chapter_of, kata_of, visibility_of
+from torchkata.results import TestOutcome
+
+
+@dataclass(frozen=True)
+class Expected:
+    test: str
+    chapter: str
+    kata: str
+    points: float
+    visibility: str
+
+
+def test_name(nodeid: str) -> str:
+    """``hidden/test_modules.py::test_x`` from a node id under graders/."""
+    _, marker, rest = nodeid.partition("graders/")
+    return rest if marker else nodeid
+
+
+class Recorder:
+    """Collects the expected grader tests and what each one reported."""
+
+    def __init__(self) -> None:
+        self.expected: dict[str, Expected] = {}
+        self.results: dict[str, tuple[bool, str]] = {}
+        self.not_applicable: set[str] = set()
+        self.collect_errors: dict[str, str] = {}
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            slug = chapter_of(Path(report.nodeid.split("::")[0])) or report.nodeid
+            self.collect_errors[slug] = report.longreprtext.strip().splitlines()[-1:][0] if (
+                report.longreprtext.strip()
+            ) else "collection failed"
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        for item in session.items:
+            found = kata_of(item)
+            if found is None:
+                continue
+            path = Path(str(item.path))
+            self.expected[item.nodeid] = Expected(
+                test_name(item.nodeid), chapter_of(path) or "", found[0], found[1], visibility_of(path)
+            )
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.nodeid not in self.expected:
+            return
+        props = dict(report.user_properties)
+        if report.when == "setup" and report.skipped:
+            self.not_applicable.add(report.nodeid)
+        elif report.failed:
+            text = props.get("message") or (report.longreprtext.strip().splitlines() or [""])[-1]
+            phase = "" if report.when == "call" else f" (during {report.when})"
+            self.results.setdefault(report.nodeid, (False, f"{text}{phase}"))
+            if self.results[report.nodeid][0]:
+                self.results[report.nodeid] = (False, f"{text}{phase}")
+        elif report.when == "call" and report.skipped:
+            self.results[report.nodeid] = (False, "the test was skipped while it ran; it counts as failed")
+        elif report.when == "call" and report.passed:
+            self.results.setdefault(report.nodeid, (True, ""))
+
+    def outcomes(self, missing_reason: str = "the test did not report a result") -> list[TestOutcome]:
+        """Every expected test's outcome; a test that never reported has failed."""
+        found: list[TestOutcome] = []
+        for nodeid, exp in self.expected.items():
+            if nodeid in self.not_applicable:
+                continue
+            passed, message = self.results.get(nodeid, (False, missing_reason))
+            found.append(
+                TestOutcome(exp.test, exp.chapter, exp.kata, exp.points, exp.visibility, passed, message)
+            )
+        return found

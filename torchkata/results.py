@@ -1,0 +1,121 @@
+"""The grade of one submission, built from test outcomes; every report renders this object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One grader test's result."""
+
+    test: str
+    chapter: str
+    kata: str
+    points: float
+    visibility: str
+    passed: bool
+    message: str = ""
+
+
+@dataclass
+class KataResult:
+    name: str
+    points: float = 0.0
+    max_points: float = 0.0
+    passed: list[str] = field(default_factory=list)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    outcomes: list[TestOutcome] = field(default_factory=list)
+
+    @property
+    def not_started(self) -> bool:
+        return bool(self.failed) and not self.passed and all(
+            f["message"].startswith("not started") for f in self.failed
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "max_points": self.max_points,
+            "passed": list(self.passed),
+            "failed": [dict(f) for f in self.failed],
+        }
+
+
+@dataclass
+class ChapterResult:
+    slug: str
+    katas: dict[str, KataResult] = field(default_factory=dict)
+    flags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def points(self) -> float:
+        return 0.0 if self.flags.get("tampered") else sum(k.points for k in self.katas.values())
+
+    @property
+    def max_points(self) -> float:
+        return sum(k.max_points for k in self.katas.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "points": self.points,
+            "max_points": self.max_points,
+            "katas": {name: kata.to_dict() for name, kata in self.katas.items()},
+        }
+        data.update(self.flags)
+        return data
+
+
+@dataclass
+class GradeResult:
+    chapters: dict[str, ChapterResult] = field(default_factory=dict)
+
+    @property
+    def points(self) -> float:
+        return sum(c.points for c in self.chapters.values())
+
+    @property
+    def max_points(self) -> float:
+        return sum(c.max_points for c in self.chapters.values())
+
+    def outcomes(self) -> list[TestOutcome]:
+        return [
+            outcome
+            for chapter in self.chapters.values()
+            for kata in chapter.katas.values()
+            for outcome in kata.outcomes
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "max_points": self.max_points,
+            "chapters": {slug: chapter.to_dict() for slug, chapter in self.chapters.items()},
+        }
+
+
+def build_result(
+    outcomes: list[TestOutcome], kata_order: dict[str, list[str]] | None = None
+) -> GradeResult:
+    """Group outcomes by chapter and kata; katas follow ``kata_order`` where it names them."""
+    result = GradeResult()
+    order = kata_order or {}
+    for slug, names in order.items():
+        chapter = result.chapters.setdefault(slug, ChapterResult(slug))
+        for name in names:
+            chapter.katas.setdefault(name, KataResult(name))
+    for outcome in outcomes:
+        chapter = result.chapters.setdefault(outcome.chapter, ChapterResult(outcome.chapter))
+        kata = chapter.katas.setdefault(outcome.kata, KataResult(outcome.kata))
+        kata.outcomes.append(outcome)
+        kata.max_points += outcome.points
+        if outcome.passed:
+            kata.points += outcome.points
+            kata.passed.append(outcome.test)
+        else:
+            kata.failed.append({"test": outcome.test, "message": outcome.message})
+    for chapter in result.chapters.values():
+        for name in [n for n, k in chapter.katas.items() if not k.outcomes]:
+            del chapter.katas[name]
+    return result
