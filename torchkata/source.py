@@ -129,15 +129,21 @@ def make_starter(text: str, path: Path = Path("<solution>")) -> str:
     return "\n".join(output) + "\n"
 
 
-def build(solutions: Path, starter: Path, check: bool = False) -> list[Path]:
+def build(
+    solutions: Path, starter: Path, check: bool = False, only: list[str] | None = None
+) -> list[Path]:
     """Regenerate starter/ from solutions/; return the starter files that were (or would be) changed.
 
     With ``check`` nothing is written. Starter files without a solution count as stale.
+    ``only`` limits the build to these chapter slugs.
     """
     changed: list[Path] = []
     expected: set[str] = set()
     for solution in sorted(solutions.glob("*.py")):
         if solution.name.startswith("_"):
+            continue
+        if only is not None and solution.stem not in only:
+            expected.add(solution.name)
             continue
         expected.add(solution.name)
         target = starter / solution.name
@@ -149,7 +155,7 @@ def build(solutions: Path, starter: Path, check: bool = False) -> list[Path]:
                 starter.mkdir(parents=True, exist_ok=True)
                 target.write_text(generated, encoding="utf-8")
     for orphan in sorted(starter.glob("*.py")):
-        if orphan.name not in expected:
+        if only is None and orphan.name not in expected:
             changed.append(orphan)
             if not check:
                 orphan.unlink()

@@ -10,6 +10,7 @@ ORDER = 80
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("chapters", nargs="*", metavar="SLUG", help="only these chapters (default: all)")
     parser.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 naming each stale starter file"
     )
@@ -20,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from torchkata.source import build
 
     project = Project.find()
-    changed = build(project.solutions, project.starter, check=args.check)
+    changed = build(project.solutions, project.starter, check=args.check, only=args.chapters or None)
     for path in changed:
         relative = path.relative_to(project.root)
         print(f"{'stale' if args.check else 'wrote'}: {relative}")
