@@ -9,6 +9,8 @@ import pytest
 from torchkata.catalog import Chapter, load_chapters
 from torchkata.project import Project
 
+pytest_plugins = ["pytester"]
+
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = Project(ROOT)
 CHAPTERS: list[Chapter] = load_chapters(PROJECT)
