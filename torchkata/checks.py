@@ -238,9 +238,18 @@ def keys(
         raise _fail(f"{call} has state_dict keys {got}: {'; '.join(parts)}.", hint)
 
 
-def parameter_of_shape(module: nn.Module, wanted: Sequence[int], call: str) -> nn.Parameter:
-    """The one parameter of ``module`` with this shape, whatever it is named."""
-    found = [p for p in module.parameters() if tuple(p.shape) == tuple(wanted)]
+def parameter_of_shape(
+    module: nn.Module, wanted: Sequence[int], call: str, allow_transposed: bool = False
+) -> torch.Tensor:
+    """The one parameter of ``module`` with this shape, whatever it is named.
+
+    With ``allow_transposed`` a 2-d parameter stored the other way round, e.g. an
+    (in, out) matrix used as ``X @ W``, is found too and returned as ``W.T``.
+    """
+    wanted = tuple(wanted)
+    found: list[torch.Tensor] = [p for p in module.parameters() if tuple(p.shape) == wanted]
+    if allow_transposed and len(wanted) == 2 and wanted[0] != wanted[1]:
+        found += [p.T for p in module.parameters() if tuple(p.shape) == wanted[::-1]]
     if len(found) != 1:
         shapes = [shape_text(p.shape) for p in module.parameters()]
         raise _fail(

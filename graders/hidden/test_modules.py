@@ -33,9 +33,9 @@ def _grads_reach_every_parameter(model: nn.Module, out: torch.Tensor, call: str)
 def test_mlp_matches_linear_relu_linear(impl):
     model = checks.call("MLP(5, 7, 3)", impl.MLP, 5, 7, 3)
     x = torch.randn(4, 5)
-    w1 = checks.parameter_of_shape(model, (7, 5), "MLP(5, 7, 3)")
+    w1 = checks.parameter_of_shape(model, (7, 5), "MLP(5, 7, 3)", allow_transposed=True)
     b1 = checks.parameter_of_shape(model, (7,), "MLP(5, 7, 3)")
-    w2 = checks.parameter_of_shape(model, (3, 7), "MLP(5, 7, 3)")
+    w2 = checks.parameter_of_shape(model, (3, 7), "MLP(5, 7, 3)", allow_transposed=True)
     b2 = checks.parameter_of_shape(model, (3,), "MLP(5, 7, 3)")
     expected = torch.relu(x @ w1.T + b1) @ w2.T + b2
     out = checks.call("MLP(5, 7, 3)(x)", model, x)
@@ -173,7 +173,7 @@ def test_nest_mlp_matches_reference(impl):
     call = "NestMLP()"
     checks.parameter_count(model, 20 * 64 + 64 + 64 * 32 + 32 + 32 * 16 + 16, call)
     shapes = [(64, 20), (64,), (32, 64), (32,), (16, 32), (16,)]
-    p = {shape: checks.parameter_of_shape(model, shape, call) for shape in shapes}
+    p = {shape: checks.parameter_of_shape(model, shape, call, allow_transposed=True) for shape in shapes}
     x = torch.rand(3, 20)
     h = torch.relu(x @ p[(64, 20)].T + p[(64,)])
     h = torch.relu(h @ p[(32, 64)].T + p[(32,)])
@@ -267,9 +267,9 @@ def test_configurable_mlp_parameter_count(impl):
 def test_configurable_mlp_activation(impl, activation, fn):
     call = f"ConfigurableMLP(10, [32], 3, activation={activation!r})"
     model = checks.call(call, impl.ConfigurableMLP, 10, [32], 3, activation=activation)
-    w1 = checks.parameter_of_shape(model, (32, 10), call)
+    w1 = checks.parameter_of_shape(model, (32, 10), call, allow_transposed=True)
     b1 = checks.parameter_of_shape(model, (32,), call)
-    w2 = checks.parameter_of_shape(model, (3, 32), call)
+    w2 = checks.parameter_of_shape(model, (3, 32), call, allow_transposed=True)
     b2 = checks.parameter_of_shape(model, (3,), call)
     x = torch.randn(5, 10)
     expected = fn(x @ w1.T + b1) @ w2.T + b2
