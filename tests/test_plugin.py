@@ -136,3 +136,8 @@ def test_impl_fixture_outside_a_grader_file_is_refused(pytester):
     pytester.makepyfile(**{"graders/public/check_things": "def test_x(impl):\n    pass\n"})
     result = pytester.runpytest_subprocess("graders/public/check_things.py", "--import-mode=importlib")
     result.stdout.fnmatch_lines(["*only for grader files named test_<slug>.py*"])
+
+
+def test_kata_option_keeps_only_that_katas_tests(course):
+    outcomes = _outcomes(course, "--impl=good", "--kata=name")
+    assert list(outcomes) == ["hidden/test_words.py::test_name"]

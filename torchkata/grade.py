@@ -14,11 +14,18 @@ from torchkata.recorder import Recorder
 from torchkata.results import ChapterResult, GradeResult, build_result
 
 
-def pytest_args(project: Project, impl_dir: Path, chapters: list[Chapter]) -> list[str]:
+def pytest_args(
+    project: Project,
+    impl_dir: Path,
+    chapters: list[Chapter],
+    katas: list[str] | None = None,
+    visibility: str = "all",
+) -> list[str]:
     """Arguments for one pytest run over the chapters' graders against ``impl_dir``."""
-    files = [str(path) for chapter in chapters for path in project.grader_files(chapter.slug)]
+    files = [str(path) for chapter in chapters for path in project.grader_files(chapter.slug, visibility)]
     return [
         *files,
+        *(f"--kata={name}" for name in katas or ()),
         f"--impl={impl_dir}",
         f"--rootdir={project.root}",
         "--import-mode=importlib",
@@ -39,12 +46,17 @@ def grade_in_process(
     impl_dir: Path | str,
     chapters: list[str] | None = None,
     project: Project | None = None,
+    katas: list[str] | None = None,
+    visibility: str = "all",
 ) -> GradeResult:
-    """Grade ``impl_dir`` in this process: quick and trusting. Use it for trusted code only."""
+    """Grade ``impl_dir`` in this process: quick and trusting. Use it for trusted code only.
+
+    ``katas`` limits the run to those katas' tests; ``visibility`` picks all, public or hidden graders.
+    """
     project = project or Project.find()
     selected = select_chapters(project, chapters)
     recorder = Recorder()
-    args = pytest_args(project, project.resolve_impl(impl_dir), selected)
+    args = pytest_args(project, project.resolve_impl(impl_dir), selected, katas, visibility)
     with contextlib.redirect_stdout(io.StringIO()):
         pytest.main(args, plugins=[recorder])
     result = build_result(recorder.outcomes(), {c.slug: [k.name for k in c.katas] for c in selected})

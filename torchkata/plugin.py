@@ -3,9 +3,10 @@
 Registered through the ``pytest11`` entry point, so ``pytest graders --impl solutions``
 works wherever torchkata is installed. Hooks used:
 
-- ``pytest_addoption``: adds ``--impl DIR`` (``starter`` by default).
+- ``pytest_addoption``: adds ``--impl DIR`` (``starter`` by default) and ``--kata NAME``.
 - ``pytest_configure``: declares the markers and sets up the module cache.
-- ``pytest_collection_modifyitems``: checks that every grader names a kata and its points.
+- ``pytest_collection_modifyitems``: checks that every grader names a kata and its points,
+  and keeps only the ``--kata`` tests when that option is given.
 - ``pytest_runtest_makereport``: attaches chapter, kata, points, visibility and a short
   student-facing message to each report's ``user_properties``.
 """
@@ -34,6 +35,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="starter",
         help="directory holding the chapter modules under test (<slug>.py): "
         "'starter' (default), 'solutions', or any path such as a submission",
+    )
+    group.addoption(
+        "--kata",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="run only the grader tests of this kata (repeatable)",
     )
 
 
@@ -76,6 +84,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("points") and not item.get_closest_marker("kata"):
             raise pytest.UsageError(f"{item.nodeid} has a points marker but names no kata")
+    wanted = set(config.getoption("kata", None) or ())
+    if wanted:
+        kept = [item for item in items if (kata_of(item) or ("",))[0] in wanted]
+        dropped = [item for item in items if item not in kept]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
 
 
 @pytest.fixture

@@ -60,9 +60,12 @@ class Project:
     def mutants(self) -> Path:
         return self.root / "tests" / "mutants"
 
-    def grader_files(self, slug: str) -> list[Path]:
-        """The chapter's grader files that exist here, public first."""
-        names = (self.graders / "public" / f"test_{slug}.py", self.graders / "hidden" / f"test_{slug}.py")
+    def grader_files(self, slug: str, visibility: str = "all") -> list[Path]:
+        """The chapter's grader files that exist here, public first; ``visibility``: all, public or hidden."""
+        if visibility not in ("all", "public", "hidden"):
+            raise ValueError(f"visibility must be 'all', 'public' or 'hidden', got {visibility!r}")
+        kinds = ("public", "hidden") if visibility == "all" else (visibility,)
+        names = [self.graders / kind / f"test_{slug}.py" for kind in kinds]
         return [path for path in names if path.is_file()]
 
     def resolve_impl(self, value: str | os.PathLike[str]) -> Path:
