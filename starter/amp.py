@@ -1,0 +1,69 @@
+"""Chapter 14: amp. Mixed precision, gradient scaling, activation checkpointing, memory accounting."""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+LOW_PRECISION_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def autocast_forward(
+    model: nn.Module,
+    x: torch.Tensor,
+    device_type: str = "cpu",
+    dtype: torch.dtype = torch.bfloat16,
+) -> torch.Tensor:
+    """model(x) computed under torch.autocast(device_type, dtype); the model itself is left as it is."""
+    # TODO: raise TypeError unless device_type is a str, and ValueError naming dtype unless it is
+    #   torch.float16 or torch.bfloat16; then call the model inside
+    #   `with torch.autocast(device_type=device_type, dtype=dtype):`. Don't cast the model or x
+    #   yourself: autocast chooses the precision op by op (matmuls low, losses and reductions float32).
+    raise NotImplementedError('autocast_forward: not written yet, see the TODO above this line')
+
+
+def amp_train_step(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    max_norm: float | None = None,
+) -> float:
+    """One mixed-precision training step with gradient scaling; returns the unscaled loss as a float.
+
+    Order: scale the loss, backward, unscale_ (when clipping), clip, scaler.step, scaler.update, zero_grad.
+    """
+    # TODO: raise ValueError naming max_norm unless it is None or > 0. Compute
+    #   loss = loss_fn(model(x), y) under torch.autocast(device_type=x.device.type); then
+    #   scaler.scale(loss).backward(). To clip, first scaler.unscale_(optimizer) so the gradients
+    #   are in true units, then nn.utils.clip_grad_norm_(model.parameters(), max_norm).
+    #   scaler.step(optimizer) (it skips the step when a gradient is inf/NaN), scaler.update(),
+    #   optimizer.zero_grad(), and return loss.item().
+    raise NotImplementedError('amp_train_step: not written yet, see the TODO above this line')
+
+
+class CheckpointedSequential(nn.Module):
+    """Runs blocks in order like nn.Sequential, but recomputes each block's activations in backward."""
+
+    def __init__(self, *blocks: nn.Module) -> None:
+        super().__init__()
+        # TODO: raise TypeError naming blocks when one is not an nn.Module; keep the blocks in an
+        #   nn.ModuleList so their parameters are registered (a Python list would hide them).
+        raise NotImplementedError('CheckpointedSequential.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # TODO: pass x through every block with torch.utils.checkpoint.checkpoint(block, x,
+        #   use_reentrant=False): the block's inner activations are not kept but recomputed in
+        #   backward (use_reentrant=False also gives parameters gradients when x needs none).
+        raise NotImplementedError('CheckpointedSequential.forward: not written yet, see the TODO above this line')
+
+
+def param_bytes(model: nn.Module) -> dict[torch.dtype, int]:
+    """Bytes held by the model's parameters and buffers, per dtype (shared tensors counted once)."""
+    # TODO: raise TypeError naming model unless it is an nn.Module. Walk model.parameters() and
+    #   model.buffers() (both already skip shared duplicates) and add t.numel() * t.element_size()
+    #   to a dict keyed by t.dtype.
+    raise NotImplementedError('param_bytes: not written yet, see the TODO above this line')
