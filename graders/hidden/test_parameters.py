@@ -1,0 +1,460 @@
+"""Hidden checks for chapter 04, parameters: shared tensors, buffers, tied gradients, frozen objects."""
+
+import itertools
+
+import pytest
+import torch
+from torch import nn
+
+from torchkata import checks
+
+
+class SharedNet(nn.Module):
+    """One Linear(5, 5) used twice, an embedding tied to the output head, BatchNorm and an extra buffer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(10, 4)
+        self.inner = nn.Linear(4, 5)
+        self.shared = nn.Linear(5, 5)
+        self.again = self.shared
+        self.norm = nn.BatchNorm1d(5)
+        self.down = nn.Linear(5, 4)
+        self.head = nn.Linear(4, 10)
+        self.head.weight = self.embed.weight
+        self.register_buffer("scale", torch.ones(7, 3))
+
+
+class Body(nn.Module):
+    """Names body.0.weight ... head.body.weight, head.norm.weight: 'body' occurs inside 'head.body'."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4))
+        self.head = nn.ModuleDict({"body": nn.Linear(4, 3), "norm": nn.LayerNorm(3)})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head["norm"](self.head["body"](torch.tanh(self.body(x))))
+
+
+def _unique_numel(model: nn.Module, trainable_only: bool = False) -> int:
+    """Entries of the distinct Parameter objects reachable by any name; buffers excluded."""
+    seen: dict[int, nn.Parameter] = {}
+    for _, p in model.named_parameters(remove_duplicate=False):
+        seen.setdefault(id(p), p)
+    return sum(p.numel() for p in seen.values() if p.requires_grad or not trainable_only)
+
+
+def _expect_int(value: object, call: str) -> None:
+    checks.check(
+        isinstance(value, int) and not isinstance(value, bool),
+        f"{call} returned {checks.describe(value)}; expected a Python int.",
+        "Sum p.numel() values (ints); .item() turns a 0-dimensional tensor into a number.",
+    )
+
+
+def _expect_flags(got: dict[str, bool], want: dict[str, bool], call: str, hint: str) -> None:
+    """Per-parameter flags agree; the message lists each name that differs."""
+    wrong = [f"{name} (got {got.get(name)}, expected {flag})" for name, flag in want.items() if got.get(name) != flag]
+    checks.check(not wrong, f"{call} is wrong for: {', '.join(wrong)}.", hint)
+
+
+# count_parameters ---------------------------------------------------------------------------------
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(2)
+def test_count_parameters_counts_shared_tensors_once(impl):
+    model = SharedNet()
+    expected = _unique_numel(model)
+    count = checks.call("count_parameters(model with a shared layer and a tied head)", impl.count_parameters, model)
+    _expect_int(count, "count_parameters(model)")
+    checks.equal(
+        count, expected, "count_parameters(model) for a model that uses one Linear(5, 5) twice and ties "
+        "the output head's weight to the embedding",
+        "A tensor shared by two layers is learned once: model.parameters() yields it once, "
+        "state_dict() and named_parameters(remove_duplicate=False) list it under every name.",
+    )
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(1)
+def test_count_parameters_never_counts_buffers(impl):
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3), nn.Flatten(), nn.Linear(12, 2))
+    model.register_buffer("mask", torch.ones(50))
+    call = "count_parameters(Sequential(Conv2d(2, 3, 3), BatchNorm2d(3), Flatten(), Linear(12, 2)) with a buffer)"
+    checks.equal(
+        checks.call(call, impl.count_parameters, model), _unique_numel(model), call,
+        "Buffers (running_mean, running_var, num_batches_tracked, registered buffers) are in "
+        "state_dict() but are not parameters.",
+    )
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(2)
+def test_count_parameters_trainable_only(impl):
+    model = SharedNet()
+    model.shared.weight.requires_grad_(False)
+    model.norm.requires_grad_(False)
+    everything = _unique_numel(model)
+    trainable = _unique_numel(model, trainable_only=True)
+    checks.equal(
+        checks.call("count_parameters(model, trainable_only=True)", impl.count_parameters, model, trainable_only=True),
+        trainable, "count_parameters(model, trainable_only=True) with the shared weight and the BatchNorm frozen",
+        "With trainable_only, count only the parameters whose requires_grad is True.",
+    )
+    checks.equal(
+        checks.call("count_parameters(model)", impl.count_parameters, model), everything,
+        "count_parameters(model) (trainable_only=False) with some parameters frozen",
+        "Frozen parameters still count when trainable_only is False.",
+    )
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(1)
+def test_count_parameters_of_a_large_meta_model(impl):
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(4096, 4096), nn.ReLU(), nn.Linear(4096, 1000))
+    call = "count_parameters(Sequential(Linear(4096, 4096), ReLU(), Linear(4096, 1000)) on the meta device)"
+    count = checks.call(call, impl.count_parameters, model)
+    _expect_int(count, call)
+    checks.equal(count, 4096 * 4096 + 4096 + 4096 * 1000 + 1000, call, "Count with p.numel(); no values are needed.")
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(1)
+def test_count_parameters_rejects_a_non_module(impl):
+    checks.raises(
+        TypeError, lambda: impl.count_parameters([torch.zeros(3)]), "count_parameters([tensor])",
+        "A model that is not an nn.Module raises TypeError naming the argument.",
+    )
+
+
+# parameter_table ----------------------------------------------------------------------------------
+
+
+def _expect_table(got: object, want: list[tuple], call: str, hint: str) -> None:
+    """The tables agree; the message shows the first row that differs."""
+    checks.check(
+        isinstance(got, list), f"{call} returned {checks.describe(got)}; expected a list of {len(want)} rows.", hint
+    )
+    for index, (row, expected) in enumerate(zip(got, want, strict=False)):
+        checks.check(
+            row == expected, f"{call}: row {index} is {row!r}; expected {expected!r}.", hint
+        )
+    checks.check(
+        len(got) == len(want),
+        f"{call} returned {len(got)} rows; expected {len(want)}, one per named_parameters() entry "
+        f"({[row[0] for row in want]}).",
+        hint,
+    )
+
+
+def _expected_table(model: nn.Module) -> list[tuple[str, tuple[int, ...], int, bool]]:
+    return [(name, tuple(int(d) for d in p.shape), int(p.numel()), bool(p.requires_grad))
+            for name, p in model.named_parameters()]
+
+
+@pytest.mark.kata("parameter_table")
+@pytest.mark.points(2)
+def test_parameter_table_matches_named_parameters(impl):
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, (3, 2)), nn.BatchNorm2d(4), nn.ReLU(),
+        nn.Sequential(nn.Flatten(), nn.Linear(8, 5, bias=False)), nn.LayerNorm(5),
+    )
+    model[1].requires_grad_(False)
+    table = checks.call("parameter_table(nested model)", impl.parameter_table, model)
+    _expect_table(
+        table, _expected_table(model),
+        "parameter_table(Sequential(Conv2d, BatchNorm2d (frozen), ReLU, Sequential(Flatten, Linear), LayerNorm))",
+        "Rows (name, shape, numel, requires_grad) in named_parameters() order, without buffers, with the "
+        "frozen BatchNorm's requires_grad False.",
+    )
+
+
+@pytest.mark.kata("parameter_table")
+@pytest.mark.points(1)
+def test_parameter_table_row_types(impl):
+    table = checks.call("parameter_table(Linear(6, 3))", impl.parameter_table, nn.Linear(6, 3))
+    checks.check(
+        isinstance(table, list) and len(table) == 2,
+        f"parameter_table(Linear(6, 3)) returned {checks.describe(table)}; expected a list of 2 rows.",
+    )
+    for row in table:
+        checks.check(
+            isinstance(row, tuple) and len(row) == 4,
+            f"parameter_table(Linear(6, 3)) has the row {checks.describe(row)}; expected a tuple of 4.",
+        )
+        name, shape, numel, requires_grad = row
+        good = (
+            isinstance(name, str)
+            and isinstance(shape, tuple)
+            and all(isinstance(d, int) for d in shape)
+            and isinstance(numel, int) and not isinstance(numel, bool)
+            and isinstance(requires_grad, bool)
+        )
+        checks.check(
+            good,
+            f"parameter_table(Linear(6, 3)) has the row {row!r}; expected (str, tuple of ints, int, bool).",
+            "Use tuple(p.shape), p.numel() (an int) and p.requires_grad (a bool).",
+        )
+
+
+@pytest.mark.kata("parameter_table")
+@pytest.mark.points(1)
+def test_parameter_table_lists_shared_tensors_once(impl):
+    model = SharedNet()
+    table = checks.call("parameter_table(model with shared layers)", impl.parameter_table, model)
+    _expect_table(
+        table, _expected_table(model), "parameter_table(model with one Linear used twice and a tied head)",
+        "named_parameters() lists a shared tensor once, under its first name.",
+    )
+
+
+# TiedMLP ------------------------------------------------------------------------------------------
+
+
+def _tied_parameters(model: nn.Module, dim: int, call: str) -> list[dict[str, torch.Tensor]]:
+    """Every consistent assignment of the model's parameters, found by shape, to the network's roles."""
+    by_shape: dict[tuple[int, ...], list[nn.Parameter]] = {}
+    for p in model.parameters():
+        by_shape.setdefault(tuple(p.shape), []).append(p)
+    expected = {(dim, 4): 1, (dim, dim): 1, (dim,): 2, (1, dim): 1, (1,): 1}
+    found = {shape: len(found) for shape, found in by_shape.items()}
+    checks.check(
+        found == expected,
+        f"{call} has parameters of shapes {sorted(found.items())} (shape: how many); expected "
+        f"{sorted(expected.items())}.",
+        "The shared Linear(dim, dim) must be one layer used twice: a second layer (or a copy) adds "
+        "another weight and bias that train separately.",
+    )
+    w1, ws, wo, bo = by_shape[(dim, 4)][0], by_shape[(dim, dim)][0], by_shape[(1, dim)][0], by_shape[(1,)][0]
+    return [
+        {"w1": w1, "b1": b1, "ws": ws, "bs": bs, "wo": wo, "bo": bo}
+        for b1, bs in itertools.permutations(by_shape[(dim,)])
+    ]
+
+
+def _tied_forward(p: dict[str, torch.Tensor], x: torch.Tensor, second: dict[str, torch.Tensor] | None = None):
+    """Linear, ReLU, shared, ReLU, shared (or ``second``'s copy of it), ReLU, Linear."""
+    second = second or p
+    h = torch.relu(x @ p["w1"].T + p["b1"])
+    h = torch.relu(h @ p["ws"].T + p["bs"])
+    h = torch.relu(h @ second["ws"].T + second["bs"])
+    return h @ p["wo"].T + p["bo"]
+
+
+def _best_assignment(model, dim, x, out, call):
+    candidates = _tied_parameters(model, dim, call)
+    with torch.no_grad():
+        return min(candidates, key=lambda p: (_tied_forward(p, x) - out).abs().max().item())
+
+
+@pytest.mark.kata("TiedMLP")
+@pytest.mark.points(1)
+def test_tied_mlp_shares_one_layer(impl):
+    model = checks.call("TiedMLP(5)", impl.TiedMLP, 5)
+    _tied_parameters(model, 5, "TiedMLP(5)")
+    checks.parameter_count(model, 4 * 5 + 5 + 5 * 5 + 5 + 5 + 1, "TiedMLP(5)")
+
+
+@pytest.mark.kata("TiedMLP")
+@pytest.mark.points(2)
+@pytest.mark.parametrize("dim", [5, 8])
+def test_tied_mlp_matches_reference(impl, dim):
+    call = f"TiedMLP({dim})"
+    model = checks.call(call, impl.TiedMLP, dim)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.8, 0.8)
+    x = torch.randn(6, 4)
+    out = checks.call(f"{call}(x)", model, x)
+    checks.shape(out, (6, 1), f"{call}(x) with x of shape (6, 4)")
+    best = _best_assignment(model, dim, x, out.detach(), call)
+    with torch.no_grad():
+        expected = _tied_forward(best, x)
+    checks.close(
+        out.detach(), expected, f"{call}(x) with x of shape (6, 4)",
+        "Expected Linear(4, dim), ReLU, shared Linear(dim, dim), ReLU, the same layer again, ReLU, "
+        "Linear(dim, 1).", rtol=1e-4, atol=1e-5,
+    )
+
+
+@pytest.mark.kata("TiedMLP")
+@pytest.mark.points(3)
+def test_tied_mlp_gradient_is_the_sum_of_both_uses(impl):
+    dim = 6
+    model = checks.call(f"TiedMLP({dim})", impl.TiedMLP, dim)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.8, 0.8)
+    x = torch.randn(8, 4)
+    weights = torch.randn(8, 1)
+    out = checks.call(f"TiedMLP({dim})(x)", model, x)
+    best = _best_assignment(model, dim, x, out.detach(), f"TiedMLP({dim})")
+    (out * weights).sum().backward()
+
+    # The same network with the two uses of the shared layer as separate, independent copies.
+    first = {key: value.detach().clone().requires_grad_() for key, value in best.items()}
+    second = {key: first[key].detach().clone().requires_grad_() for key in ("ws", "bs")}
+    (_tied_forward(first, x, second) * weights).sum().backward()
+    for key, role in (("ws", "weight"), ("bs", "bias")):
+        uses = (first[key].grad, second[key].grad)
+        got = best[key].grad
+        checks.check(
+            got is not None,
+            f"after TiedMLP({dim})(x).backward() the shared layer's {role} has no gradient.",
+        )
+        checks.close(
+            got, uses[0] + uses[1], f"the gradient of the shared layer's {role} in TiedMLP({dim})",
+            "It must be the sum of the gradients of both uses: call the same layer (with its own "
+            "Parameters, not detached or copied ones) twice in forward.", rtol=1e-4, atol=1e-5,
+        )
+
+
+# freeze_ ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.kata("freeze_")
+@pytest.mark.points(3)
+def test_freeze_with_an_optimizer_built_before(impl):
+    net = Body()
+    before = dict(net.named_parameters())
+    values = {name: p.detach().clone() for name, p in before.items()}
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    call = "freeze_(model, ['body', 'head.norm'])"
+    frozen = checks.call(call, impl.freeze_, net, ["body", "head.norm"])
+    checks.same_objects(
+        list(before.values()), list(net.parameters()), call,
+        "Freeze the existing Parameters with p.requires_grad_(False); a new Parameter is unknown to "
+        "the optimizer that was built before.",
+    )
+    should_freeze = {name for name in before if name.startswith(("body", "head.norm"))}
+    flags = {name: p.requires_grad for name, p in before.items()}
+    _expect_flags(
+        flags, {name: name not in should_freeze for name in before},
+        f"requires_grad of each parameter after {call}",
+        "Freeze exactly the parameters whose names start with one of the prefixes (any of them); "
+        "'head.body.weight' does not start with 'body'.",
+    )
+    checks.equal(frozen, len(should_freeze), f"the number returned by {call}", "Count the frozen tensors.")
+
+    loss = (net(torch.randn(5, 3)) * torch.randn(5, 3)).sum()
+    loss.backward()
+    optimizer.step()
+    moved = {name: not torch.equal(p.detach(), values[name]) for name, p in before.items()}
+    _expect_flags(
+        moved, {name: name not in should_freeze for name in before},
+        f"whether an SGD step (optimizer built before {call}) changed each parameter",
+        "The optimizer holds the original Parameter objects: their own requires_grad must be False.",
+    )
+
+
+@pytest.mark.kata("freeze_")
+@pytest.mark.points(1)
+def test_freeze_returns_the_count_and_no_prefix_freezes_nothing(impl):
+    net = Body()
+    call = "freeze_(model, [])"
+    checks.equal(checks.call(call, impl.freeze_, net, []), 0, call, "No prefixes, nothing frozen: return 0.")
+    checks.check(
+        all(p.requires_grad for p in net.parameters()), f"{call} froze parameters; expected none frozen."
+    )
+    call = "freeze_(model, ('head',))"
+    frozen = checks.call(call, impl.freeze_, net, ("head",))
+    _expect_int(frozen, call)
+    checks.equal(frozen, 4, call, "head.body.weight, head.body.bias, head.norm.weight, head.norm.bias: 4 tensors.")
+
+
+@pytest.mark.kata("freeze_")
+@pytest.mark.points(1)
+def test_freeze_rejects_a_prefix_that_is_not_a_string(impl):
+    checks.raises(
+        TypeError, lambda: impl.freeze_(Body(), [3]), "freeze_(model, [3])",
+        "A prefix that is not a string raises TypeError.",
+    )
+
+
+# grad_norms ---------------------------------------------------------------------------------------
+
+
+class PartlyUsed(nn.Module):
+    """One unused layer and one frozen layer: their parameters get no gradient."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(3, 4)
+        self.frozen = nn.Linear(4, 4)
+        self.frozen.requires_grad_(False)
+        self.unused = nn.Linear(2, 2)
+        self.last = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last(torch.tanh(self.frozen(torch.tanh(self.first(x)))))
+
+
+@pytest.mark.kata("grad_norms")
+@pytest.mark.points(3)
+def test_grad_norms_match_vector_norm(impl):
+    model = PartlyUsed()
+    (model(torch.randn(7, 3)) * 20).sum().backward()
+    expected = {
+        name: None if p.grad is None else torch.linalg.vector_norm(p.grad).item()
+        for name, p in model.named_parameters()
+    }
+    norms = checks.call("grad_norms(model)", impl.grad_norms, model)
+    checks.check(
+        isinstance(norms, dict) and list(norms) == list(expected),
+        f"grad_norms(model) returned keys {list(norms) if isinstance(norms, dict) else checks.describe(norms)}; "
+        f"expected every parameter name in named_parameters() order: {list(expected)}.",
+    )
+    for name, want in expected.items():
+        got = norms[name]
+        call = f"grad_norms(model)[{name!r}]"
+        if want is None:
+            checks.check(
+                got is None, f"{call} is {got!r}; expected None, since that parameter has no gradient.",
+                "p.grad is None for frozen and unused parameters: report None, not 0.",
+            )
+            continue
+        checks.check(isinstance(got, float), f"{call} is {checks.describe(got)}; expected a Python float.")
+        checks.close(
+            torch.tensor(got, dtype=torch.float64), torch.tensor(want, dtype=torch.float64), call,
+            "The L2 norm of the gradient p.grad (square root of the sum of squares), not of the parameter.",
+            rtol=1e-5, atol=1e-6,
+        )
+
+
+@pytest.mark.kata("grad_norms")
+@pytest.mark.points(1)
+def test_grad_norms_leave_the_gradients_alone(impl):
+    model = PartlyUsed()
+    (model(torch.randn(4, 3)) ** 2).sum().backward()
+    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+    checks.call("grad_norms(model)", impl.grad_norms, model)
+    for name, p in model.named_parameters():
+        if name in grads:
+            checks.check(
+                p.grad is not None and torch.equal(p.grad, grads[name]),
+                f"after grad_norms(model), the gradient of {name} changed; expected it untouched.",
+                "Read p.grad; don't zero or modify it.",
+            )
+
+
+@pytest.mark.kata("grad_norms")
+@pytest.mark.points(1)
+def test_grad_norms_after_zero_grad(impl):
+    model = PartlyUsed()
+    model(torch.randn(4, 3)).sum().backward()
+    model.zero_grad(set_to_none=True)
+    norms = checks.call("grad_norms(model) after zero_grad()", impl.grad_norms, model)
+    names = [name for name, _ in model.named_parameters()]
+    checks.check(
+        isinstance(norms, dict) and list(norms) == names,
+        f"grad_norms(model) after zero_grad() returned {checks.describe(norms)}; expected the keys {names}.",
+        "Every parameter gets an entry, also those without a gradient.",
+    )
+    wrong = {name: value for name, value in norms.items() if value is not None}
+    checks.check(
+        not wrong, f"grad_norms(model) after zero_grad() gave {wrong}; expected None for every parameter.",
+        "After zero_grad() every p.grad is None: report None, not 0.",
+    )

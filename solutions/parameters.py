@@ -1,0 +1,94 @@
+"""Chapter 04: parameters. Count, list, share, freeze and inspect the parameters of a model."""
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """How many numbers the model learns: each shared tensor counted once, buffers never.
+
+    With ``trainable_only`` only parameters with ``requires_grad=True`` count.
+    """
+    ### BEGIN SOLUTION
+    # TODO: sum p.numel() over model.parameters(), which yields every shared tensor once and
+    #   never a buffer (state_dict() would give you both mistakes); with trainable_only keep
+    #   only the p with p.requires_grad. Return a Python int; a model that is not an
+    #   nn.Module raises TypeError.
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+    ### END SOLUTION
+
+
+def parameter_table(model: nn.Module) -> list[tuple[str, tuple[int, ...], int, bool]]:
+    """One row (name, shape, numel, requires_grad) per parameter, in named_parameters() order."""
+    ### BEGIN SOLUTION
+    # TODO: one tuple per (name, p) in model.named_parameters(): the name, the shape as a
+    #   tuple of ints, p.numel() and p.requires_grad. Buffers are not parameters.
+    return [(name, tuple(p.shape), p.numel(), p.requires_grad) for name, p in model.named_parameters()]
+    ### END SOLUTION
+
+
+class TiedMLP(nn.Module):
+    """Linear(4, dim), ReLU, shared Linear(dim, dim), ReLU, the same layer again, ReLU, Linear(dim, 1)."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: create three nn.Linear layers: Linear(4, dim), ONE Linear(dim, dim) that both
+        #   middle steps share, and Linear(dim, 1). dim must be a positive int, else ValueError.
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"dim must be a positive int, got {dim!r}")
+        self.first = nn.Linear(4, dim)
+        self.shared = nn.Linear(dim, dim)
+        self.last = nn.Linear(dim, 1)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: first layer, ReLU, the shared layer, ReLU, the very same shared layer again,
+        #   ReLU, last layer. Calling one module twice is what ties the weights.
+        X = F.relu(self.first(X))
+        X = F.relu(self.shared(X))
+        X = F.relu(self.shared(X))
+        return self.last(X)
+        ### END SOLUTION
+
+
+def freeze_(model: nn.Module, prefixes: Iterable[str]) -> int:
+    """Set requires_grad=False on every parameter whose name starts with one of ``prefixes``.
+
+    Returns how many parameter tensors matched (all of them frozen now). A single string
+    counts as one prefix.
+    """
+    ### BEGIN SOLUTION
+    # TODO: for each (name, p) in model.named_parameters() whose name.startswith(...) one of
+    #   the prefixes, call p.requires_grad_(False) on the Parameter itself (p.detach() and
+    #   p.data are new tensors, and a flag on the module does nothing) and count it.
+    #   A prefix that is not a str raises TypeError.
+    wanted = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
+    for prefix in wanted:
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefixes must hold strings, got {prefix!r}")
+    frozen = 0
+    for name, parameter in model.named_parameters():
+        if name.startswith(wanted):
+            parameter.requires_grad_(False)
+            frozen += 1
+    return frozen
+    ### END SOLUTION
+
+
+def grad_norms(model: nn.Module) -> dict[str, float | None]:
+    """The L2 norm of each parameter's gradient as a float, by name; None where there is no grad."""
+    ### BEGIN SOLUTION
+    # TODO: a dict over model.named_parameters(): None when p.grad is None, else the float
+    #   torch.linalg.vector_norm(p.grad).item(). The norm of the gradient, not of p itself.
+    return {
+        name: None if p.grad is None else torch.linalg.vector_norm(p.grad).item()
+        for name, p in model.named_parameters()
+    }
+    ### END SOLUTION

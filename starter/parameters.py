@@ -1,0 +1,61 @@
+"""Chapter 04: parameters. Count, list, share, freeze and inspect the parameters of a model."""
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
+    """How many numbers the model learns: each shared tensor counted once, buffers never.
+
+    With ``trainable_only`` only parameters with ``requires_grad=True`` count.
+    """
+    # TODO: sum p.numel() over model.parameters(), which yields every shared tensor once and
+    #   never a buffer (state_dict() would give you both mistakes); with trainable_only keep
+    #   only the p with p.requires_grad. Return a Python int; a model that is not an
+    #   nn.Module raises TypeError.
+    raise NotImplementedError('count_parameters: not written yet, see the TODO above this line')
+
+
+def parameter_table(model: nn.Module) -> list[tuple[str, tuple[int, ...], int, bool]]:
+    """One row (name, shape, numel, requires_grad) per parameter, in named_parameters() order."""
+    # TODO: one tuple per (name, p) in model.named_parameters(): the name, the shape as a
+    #   tuple of ints, p.numel() and p.requires_grad. Buffers are not parameters.
+    raise NotImplementedError('parameter_table: not written yet, see the TODO above this line')
+
+
+class TiedMLP(nn.Module):
+    """Linear(4, dim), ReLU, shared Linear(dim, dim), ReLU, the same layer again, ReLU, Linear(dim, 1)."""
+
+    def __init__(self, dim: int = 8) -> None:
+        super().__init__()
+        # TODO: create three nn.Linear layers: Linear(4, dim), ONE Linear(dim, dim) that both
+        #   middle steps share, and Linear(dim, 1). dim must be a positive int, else ValueError.
+        raise NotImplementedError('TiedMLP.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: first layer, ReLU, the shared layer, ReLU, the very same shared layer again,
+        #   ReLU, last layer. Calling one module twice is what ties the weights.
+        raise NotImplementedError('TiedMLP.forward: not written yet, see the TODO above this line')
+
+
+def freeze_(model: nn.Module, prefixes: Iterable[str]) -> int:
+    """Set requires_grad=False on every parameter whose name starts with one of ``prefixes``.
+
+    Returns how many parameter tensors matched (all of them frozen now). A single string
+    counts as one prefix.
+    """
+    # TODO: for each (name, p) in model.named_parameters() whose name.startswith(...) one of
+    #   the prefixes, call p.requires_grad_(False) on the Parameter itself (p.detach() and
+    #   p.data are new tensors, and a flag on the module does nothing) and count it.
+    #   A prefix that is not a str raises TypeError.
+    raise NotImplementedError('freeze_: not written yet, see the TODO above this line')
+
+
+def grad_norms(model: nn.Module) -> dict[str, float | None]:
+    """The L2 norm of each parameter's gradient as a float, by name; None where there is no grad."""
+    # TODO: a dict over model.named_parameters(): None when p.grad is None, else the float
+    #   torch.linalg.vector_norm(p.grad).item(). The norm of the gradient, not of p itself.
+    raise NotImplementedError('grad_norms: not written yet, see the TODO above this line')
