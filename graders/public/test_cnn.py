@@ -1,0 +1,76 @@
+"""Public checks for chapter 15, cnn: output sizes, the parameter count, one convolution and one pooling."""
+
+import contextlib
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from torchkata import checks
+
+OFF_LIMITS = [
+    (F, "F", "conv2d"), (torch, "torch", "conv2d"), (nn.Conv2d, "nn.Conv2d", "forward"),
+    (F, "F", "max_pool2d"), (torch, "torch", "max_pool2d"), (nn.MaxPool2d, "nn.MaxPool2d", "forward"),
+]
+
+
+def _refuse(name):
+    def refuse(*args, **kwargs):
+        raise RuntimeError(f"{name} is off limits in this kata: build it from unfold and tensor ops.")
+
+    return refuse
+
+
+@contextlib.contextmanager
+def from_scratch():
+    """While active, the library's convolution and max pooling raise."""
+    saved = [(owner, name, getattr(owner, name)) for owner, _, name in OFF_LIMITS]
+    try:
+        for owner, label, name in OFF_LIMITS:
+            setattr(owner, name, _refuse(f"{label}.{name}"))
+        yield
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+
+
+@pytest.mark.kata("conv_output_size")
+@pytest.mark.points(1)
+def test_conv_output_size_same_padding(impl):
+    expected = F.conv2d(torch.zeros(1, 1, 28, 28), torch.zeros(1, 1, 3, 3), padding=1).shape[-1]
+    result = checks.call("conv_output_size(28, 3, padding=1)", impl.conv_output_size, 28, 3, padding=1)
+    checks.equal(result, expected, "conv_output_size(28, 3, padding=1)", "Padding 1 on both sides keeps 28.")
+
+
+@pytest.mark.kata("CNN")
+@pytest.mark.points(1)
+def test_cnn_parameter_count_and_output_shape(impl):
+    model = checks.call("CNN()", impl.CNN)
+    checks.parameter_count(
+        model, 421_642, "CNN()",
+        "Conv(1, 32, 3) and Conv(32, 64, 3) with padding 1, two 2x2 pools: the head is Linear(64 * 7 * 7, 128).",
+    )
+    out = checks.call("CNN()(x)", model, torch.randn(2, 1, 28, 28))
+    checks.shape(out, (2, 10), "CNN()(x) with x of shape (2, 1, 28, 28)")
+
+
+@pytest.mark.kata("conv2d")
+@pytest.mark.points(1)
+def test_conv2d_matches_torch(impl):
+    x, weight, bias = torch.randn(2, 3, 6, 6), torch.randn(4, 3, 3, 3), torch.randn(4)
+    expected = F.conv2d(x, weight, bias, stride=1, padding=1)
+    call = "conv2d(x, weight, bias, stride=1, padding=1) with x (2, 3, 6, 6), weight (4, 3, 3, 3)"
+    with from_scratch():
+        out = checks.call(call, impl.conv2d, x, weight, bias, stride=1, padding=1)
+    checks.close(out, expected, call, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.kata("max_pool2d")
+@pytest.mark.points(1)
+def test_max_pool2d_matches_torch(impl):
+    x = torch.randn(2, 3, 8, 8)
+    expected = F.max_pool2d(x, 2)
+    with from_scratch():
+        out = checks.call("max_pool2d(x, 2) with x of shape (2, 3, 8, 8)", impl.max_pool2d, x, 2)
+    checks.close(out, expected, "max_pool2d(x, 2) with x of shape (2, 3, 8, 8)", "stride defaults to kernel_size.")
