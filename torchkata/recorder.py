@@ -20,6 +20,26 @@ class Expected:
     visibility: str
 
 
+HIDDEN_WITHOUT_MESSAGE = "a hidden check failed (its grader gives no message)"
+
+
+def public_feedback(message: str, visibility: str) -> str:
+    """The message a student may see: for hidden tests, without pytest's assert explanation.
+
+    pytest explains a failed plain ``assert`` with lines that quote the grader's source
+    (``assert len(x) == 3``); a hidden grader's own message is kept, those lines are not.
+    """
+    if visibility != "hidden" or not message:
+        return message
+    kept: list[str] = []
+    for line in message.splitlines():
+        if line.startswith("assert ") or line.startswith(("AssertionError: assert ", " +  where")):
+            break
+        kept.append(line)
+    text = "\n".join(kept).strip()
+    return text or HIDDEN_WITHOUT_MESSAGE
+
+
 def test_name(nodeid: str) -> str:
     """``hidden/test_modules.py::test_x`` from a node id under graders/."""
     _, marker, rest = nodeid.partition("graders/")
@@ -76,6 +96,7 @@ class Recorder:
             if nodeid in self.not_applicable:
                 continue
             passed, message = self.results.get(nodeid, (False, missing_reason))
+            message = public_feedback(message, exp.visibility)
             found.append(
                 TestOutcome(exp.test, exp.chapter, exp.kata, exp.points, exp.visibility, passed, message)
             )

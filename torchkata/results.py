@@ -58,11 +58,12 @@ class ChapterResult:
         return sum(k.max_points for k in self.katas.values())
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "points": self.points,
-            "max_points": self.max_points,
-            "katas": {name: kata.to_dict() for name, kata in self.katas.items()},
-        }
+        """Points, katas and the flags (``tampered``, ``crashed``, ``timed_out``, ``error``: their reasons)."""
+        katas = {name: kata.to_dict() for name, kata in self.katas.items()}
+        if self.flags.get("tampered"):
+            for kata in katas.values():
+                kata["points"] = 0.0
+        data: dict[str, Any] = {"points": self.points, "max_points": self.max_points, "katas": katas}
         data.update(self.flags)
         return data
 

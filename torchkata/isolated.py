@@ -1,0 +1,141 @@
+"""Isolated grading: submissions graded by a fork server in sandboxed children (see forkserver).
+
+``grade_isolated`` grades one directory, ``grade_submissions`` many (one fork server,
+``jobs`` chapter runs at a time). Both return the same GradeResult the in-process
+path builds, with chapter flags such as ``crashed``, ``timed_out`` and ``tampered``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import torchkata
+from torchkata.grade import select_chapters
+from torchkata.limits import Limits
+from torchkata.project import Project
+from torchkata.results import ChapterResult, GradeResult, TestOutcome, build_result
+
+
+class GradingError(RuntimeError):
+    """The fork server itself failed; no grade was produced."""
+
+
+def _server_command() -> list[str]:
+    return [sys.executable, "-m", "torchkata.forkserver"]
+
+
+def _server_env() -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "PYTHON"))}
+    package_parent = str(Path(torchkata.__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = package_parent
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _server_deadline(limits: Limits, tasks: int, jobs: int) -> float:
+    """Seconds after which the whole grading is abandoned: each chapter's budget, plus start-up."""
+    rounds = -(-tasks // max(jobs, 1))
+    return 120.0 + rounds * limits.wall_seconds * 2
+
+
+def grade_submissions(
+    submissions: Mapping[str, Path | str],
+    chapters: list[str] | None = None,
+    project: Project | None = None,
+    limits: Limits | None = None,
+    jobs: int = 1,
+    on_chapter: Callable[[str, str], None] | None = None,
+) -> dict[str, GradeResult]:
+    """Grade each named submission directory in isolation; results keyed like ``submissions``."""
+    project = project or Project.find()
+    limits = limits or Limits()
+    selected = select_chapters(project, chapters)
+    order = {chapter.slug: [kata.name for kata in chapter.katas] for chapter in selected}
+    for name, path in submissions.items():
+        if not Path(path).is_dir():
+            raise FileNotFoundError(f"submission {name!r}: {path} is not a directory")
+    request = {
+        "root": str(project.root),
+        "chapters": [chapter.slug for chapter in selected],
+        "submissions": [[name, str(Path(path).resolve())] for name, path in submissions.items()],
+        "limits": limits.to_dict(),
+        "jobs": jobs,
+    }
+    outcomes: dict[str, list[TestOutcome]] = {name: [] for name in submissions}
+    flags: dict[str, dict[str, dict[str, str]]] = {name: {} for name in submissions}
+    done = False
+    with tempfile.TemporaryDirectory(prefix="torchkata-server-") as cwd, tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(
+            _server_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=cwd,
+            env=_server_env(), text=True,
+        )
+        try:
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(json.dumps(request))
+            process.stdin.close()
+            deadline = _server_deadline(limits, len(submissions) * len(selected), jobs)
+            timer = _Watchdog(process, deadline)
+            for line in process.stdout:
+                message = json.loads(line)
+                if message["t"] == "done":
+                    done = True
+                elif message["t"] == "chapter":
+                    name, slug = message["submission"], message["chapter"]
+                    outcomes[name] += [TestOutcome(**item) for item in message["outcomes"]]
+                    flags[name][slug] = message["flags"]
+                    if on_chapter:
+                        on_chapter(name, slug)
+            process.wait()
+            timer.cancel()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        if not done:
+            errors.seek(0)
+            tail = errors.read().decode("utf-8", errors="replace").strip().splitlines()[-5:]
+            raise GradingError(
+                f"the grading server stopped before it finished (exit status {process.returncode}): "
+                + (" | ".join(tail) or "no message")
+            )
+    results: dict[str, GradeResult] = {}
+    for name in submissions:
+        result = build_result(outcomes[name], order)
+        for slug, chapter_flags in flags[name].items():
+            result.chapters.setdefault(slug, ChapterResult(slug)).flags.update(chapter_flags)
+        results[name] = result
+    return results
+
+
+def grade_isolated(
+    impl_dir: Path | str,
+    chapters: list[str] | None = None,
+    project: Project | None = None,
+    limits: Limits | None = None,
+    jobs: int = 1,
+) -> GradeResult:
+    """Grade one directory of chapter modules in sandboxed children."""
+    project = project or Project.find()
+    return grade_submissions({"submission": project.resolve_impl(impl_dir)}, chapters, project, limits, jobs)[
+        "submission"
+    ]
+
+
+class _Watchdog:
+    """Kills the server if it runs past its deadline (a bug in it must not hang the caller)."""
+
+    def __init__(self, process: subprocess.Popen[str], seconds: float) -> None:
+        import threading
+
+        self._timer = threading.Timer(seconds, process.kill)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()

@@ -1,0 +1,192 @@
+"""The grading child: what runs after the fork, until its own ``_exit``.
+
+It cuts itself off (own session, stdio to the parent's bounded pipe, no other
+inherited descriptors), limits itself (resource limits, Landlock: writes only to
+its scratch directory, no signals outside its sandbox), then runs pytest on the
+staged graders with our plugins only. Results leave test by test through the
+channel descriptor as frames carrying the run's nonce.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import os
+import signal
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pytest
+
+from torchkata import channel, landlock
+from torchkata.limits import Limits, apply_rlimits
+from torchkata.recorder import Recorder
+from torchkata.staging import RunDir
+
+# Bound now, before any submission code can replace the module attributes.
+_exit = os._exit
+_kill = os.kill
+_getpid = os.getpid
+
+
+@dataclass
+class ChildSpec:
+    """Everything a child needs; built by the parent before the fork."""
+
+    run: RunDir
+    nonce: str
+    limits: Limits
+    channel_fd: int
+    output_fd: int
+    order: list[str] = field(default_factory=list)
+    collect_only: bool = False
+    threads: int = 1
+
+
+def pytest_args(spec: ChildSpec) -> list[str]:
+    """pytest's command line in the child: our ini, our rootdir, our plugins, nothing from elsewhere."""
+    args = [str(path) for path in spec.run.grader_files()]
+    args += [
+        f"--impl={spec.run.impl}",
+        f"--rootdir={spec.run.root}",
+        "-c",
+        str(spec.run.ini),
+        "--noconftest",
+        "--import-mode=importlib",
+        "-p",
+        "torchkata.plugin",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:unraisableexception",
+        "-p",
+        "no:threadexception",
+        "-p",
+        "no:pastebin",
+        # No capture: output goes straight to the parent's bounded pipe, not to files the child fills.
+        "--capture=no",
+        "-q",
+        "--no-header",
+        "--tb=no",
+        "-o",
+        "console_output_style=classic",
+    ]
+    if spec.collect_only:
+        return [*args, "--collect-only"]
+    return [*args, "-p", "pytest_timeout", f"--timeout={spec.limits.test_seconds:g}", "--timeout-method=signal"]
+
+
+class ChannelReporter(Recorder):
+    """Runs the tests in the parent's order and sends each one's outcome as soon as it is known."""
+
+    def __init__(self, spec: ChildSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def send(self, kind: str, **fields: Any) -> None:
+        channel.send(self.spec.channel_fd, {"nonce": self.spec.nonce, "t": kind, **fields})
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        by_id = {item.nodeid: item for item in items}
+        kept = [by_id[nodeid] for nodeid in self.spec.order if nodeid in by_id]
+        wanted = set(self.spec.order)
+        dropped = [item for item in items if item.nodeid not in wanted]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.send("start", id=nodeid)
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        if nodeid in self.not_applicable:
+            self.send("result", id=nodeid, na=True)
+            return
+        passed, message = self.results.get(nodeid, (False, "the test reported no outcome"))
+        self.send("result", id=nodeid, passed=passed, message=message)
+
+    def pytest_sessionfinish(self) -> None:
+        self.send("end")
+
+
+class CollectReporter(Recorder):
+    """Sends the collected grader tests (kata, points, visibility) and collection errors."""
+
+    def __init__(self, spec: ChildSpec) -> None:
+        super().__init__()
+        self.spec = spec
+
+    def pytest_sessionfinish(self) -> None:
+        expected = [
+            {"id": nodeid, "test": e.test, "chapter": e.chapter, "kata": e.kata, "points": e.points,
+             "visibility": e.visibility}
+            for nodeid, e in self.expected.items()
+        ]
+        channel.send(
+            self.spec.channel_fd,
+            {"nonce": self.spec.nonce, "t": "collected", "expected": expected, "errors": self.collect_errors},
+        )
+
+
+def _own_descriptors(spec: ChildSpec) -> None:
+    """stdin from /dev/null, stdout and stderr to the output pipe, every other descriptor closed."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(spec.output_fd, 1)
+    os.dup2(spec.output_fd, 2)
+    keep = spec.channel_fd
+    os.closerange(3, keep)
+    os.closerange(keep + 1, 1 << 16)
+    os.set_inheritable(keep, False)
+
+
+def _own_environment(spec: ChildSpec) -> None:
+    for key in [key for key in os.environ if key.startswith(("PYTEST_", "PYTHON"))]:
+        del os.environ[key]
+    home = spec.run.scratch
+    os.environ.update(
+        PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
+        TMPDIR=str(home / "tmp"),
+        HOME=str(home),
+        TORCHKATA_GRADING_CHILD="1",
+    )
+    tempfile.tempdir = None
+    sys.dont_write_bytecode = True
+    os.chdir(home)
+
+
+def _isolate(spec: ChildSpec) -> None:
+    os.setsid()
+    signal.set_wakeup_fd(-1)
+    for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+        signal.signal(number, signal.SIG_DFL)
+    _own_descriptors(spec)
+    sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
+    sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    faulthandler.enable(sys.stderr)
+    _own_environment(spec)
+    apply_rlimits(spec.limits, os.cpu_count() or 1)
+    writable = [spec.run.scratch, Path(os.devnull), Path("/dev/shm")]
+    landlock.restrict_writes([path for path in writable if path.exists()])
+    import torch
+
+    torch.set_num_threads(max(spec.threads, 1))
+
+
+def run_child(spec: ChildSpec) -> NoReturn:
+    """The whole life of a forked child; never returns to the caller's code."""
+    code = 70
+    try:
+        _isolate(spec)
+        reporter = CollectReporter(spec) if spec.collect_only else ChannelReporter(spec)
+        pytest.main(pytest_args(spec), plugins=[reporter])
+        code = 0
+    except BaseException:  # noqa: BLE001 - the parent learns from the channel, not from here
+        code = 70
+    finally:
+        _exit(code)
+        _kill(_getpid(), signal.SIGKILL)  # only reached if _exit was somehow neutralised
+    raise AssertionError("unreachable")
