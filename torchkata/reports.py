@@ -34,10 +34,11 @@ def table(result: GradeResult, title: str = "torchkata grade") -> Table:
     for slug, chapter in result.chapters.items():
         first = True
         for kata in chapter.katas.values():
+            points = 0.0 if chapter.flags.get("tampered") else kata.points
             grid.add_row(
                 slug if first else "",
                 kata.name,
-                f"{_points(kata.points)} / {_points(kata.max_points)}",
+                f"{_points(points)} / {_points(kata.max_points)}",
                 kata_status(kata),
             )
             first = False
@@ -71,6 +72,11 @@ def next_todo(result: GradeResult, impl_dir: Path) -> str | None:
 def print_report(result: GradeResult, impl_dir: Path, console: Console | None = None) -> None:
     console = console or Console()
     console.print(table(result, title=f"torchkata grade {impl_dir}"))
+    for slug, chapter in result.chapters.items():
+        for name, reason in chapter.flags.items():
+            label = name.upper().replace("_", " ")
+            console.print(f"[bold red]{label}[/] {slug}: ", end="")
+            console.print(str(reason), highlight=False, markup=False)
     todo = next_todo(result, impl_dir)
     if todo:
         console.print(todo, highlight=False, markup=False)

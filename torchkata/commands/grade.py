@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import time
 from pathlib import Path
 
 NAME = "grade"
@@ -10,14 +12,62 @@ HELP = "grade a directory of chapter modules (default: starter/) and print the p
 ORDER = 10
 
 
+def default_jobs() -> int:
+    return max(min(os.cpu_count() or 1, 4), 1)
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared with grade-all: parallel runs and the limits of each sandboxed chapter run."""
+    from torchkata.limits import Limits
+
+    defaults = Limits()
+    parser.add_argument("-j", "--jobs", type=positive_int, default=default_jobs(),
+                        help="chapter runs at a time (default: %(default)s)")
+    parser.add_argument("--timeout", type=positive_float, default=defaults.wall_seconds, metavar="SECONDS",
+                        help="wall-clock limit of one chapter run (default: %(default)g)")
+    parser.add_argument("--test-timeout", type=positive_float, default=defaults.test_seconds, metavar="SECONDS",
+                        help="limit of one grader test (default: %(default)g)")
+    parser.add_argument("--memory", type=positive_int, default=defaults.memory_mib, metavar="MIB",
+                        help="memory one chapter run may add (default: %(default)s MiB)")
+
+
+def limits_from(args: argparse.Namespace):  # -> Limits (kept light: no import at module level)
+    from torchkata.limits import Limits
+
+    return Limits(wall_seconds=args.timeout, test_seconds=args.test_timeout, memory_mib=args.memory)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("directory", nargs="?", default="starter", help="holds <slug>.py files")
     parser.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the result as JSON")
+    parser.add_argument("--gradescope", type=Path, metavar="FILE", help="also write Gradescope's results.json")
+    parser.add_argument(
+        "--classroom", action="store_true",
+        help="print a plain summary for a GitHub Classroom step; exit 0 only at full marks",
+    )
+    parser.add_argument(
+        "--in-process", action="store_true",
+        help="grade in this process, without isolation: quicker, for trusted code only",
+    )
+    add_limit_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchkata.grade import grade_in_process
     from torchkata.project import Project
     from torchkata.reports import print_report, write_json
 
@@ -25,8 +75,27 @@ def run(args: argparse.Namespace) -> int:
     impl_dir = project.resolve_impl(args.directory)
     if not impl_dir.is_dir():
         raise FileNotFoundError(f"{args.directory} is not a directory of chapter modules")
-    result = grade_in_process(impl_dir, args.chapter, project)
-    print_report(result, Path(args.directory))
+    started = time.monotonic()
+    if args.in_process:
+        from torchkata.grade import grade_in_process
+
+        result = grade_in_process(impl_dir, args.chapter, project)
+    else:
+        from torchkata.isolated import grade_isolated
+
+        result = grade_isolated(impl_dir, args.chapter, project, limits_from(args), args.jobs)
+    elapsed = time.monotonic() - started
     if args.json:
         write_json(result, args.json)
+    if args.gradescope:
+        from torchkata.gradescope import write_gradescope
+
+        write_gradescope(result, args.gradescope, elapsed)
+    if args.classroom:
+        from torchkata.classroom import classroom_report
+
+        text, status = classroom_report(result)
+        print(text)
+        return status
+    print_report(result, Path(args.directory))
     return 0

@@ -1,0 +1,77 @@
+"""torchkata grade-all: grade every submission of a class, in parallel, into one CSV."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from torchkata.commands.grade import add_limit_arguments, limits_from
+
+NAME = "grade-all"
+HELP = "grade each subfolder of SUBMISSIONS_DIR as one submission; write a CSV of points"
+ORDER = 11
+TOP_FAILURES = 10
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR", help="one subfolder per submission")
+    parser.add_argument("--csv", type=Path, metavar="FILE", default=Path("grades.csv"),
+                        help="where to write the points (default: %(default)s)")
+    parser.add_argument("--chapter", action="append", help="grade only this chapter (repeatable)")
+    parser.add_argument("--json-dir", type=Path, metavar="DIR", help="also write <submission>.json results here")
+    add_limit_arguments(parser)
+
+
+def submission_dirs(root: Path) -> dict[str, Path]:
+    """Subfolders of ``root`` by name, hidden ones skipped."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root} is not a directory of submissions")
+    found = {path.name: path for path in sorted(root.iterdir()) if path.is_dir() and not path.name.startswith(".")}
+    if not found:
+        raise ValueError(f"{root} holds no submission folders")
+    return found
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from torchkata.grade import select_chapters
+    from torchkata.gradebook import failure_rates, write_csv
+    from torchkata.isolated import grade_submissions
+    from torchkata.project import Project
+    from torchkata.reports import write_json
+
+    project = Project.find()
+    dirs = submission_dirs(args.submissions)
+    chapters = select_chapters(project, args.chapter)
+    console = Console()
+    with Progress(console=console, transient=True) as progress:
+        bar = progress.add_task("grading", total=len(dirs) * len(chapters))
+        results = grade_submissions(
+            dirs, args.chapter, project, limits_from(args), args.jobs,
+            on_chapter=lambda name, slug: progress.advance(bar),
+        )
+    write_csv(results, args.csv)
+    if args.json_dir:
+        args.json_dir.mkdir(parents=True, exist_ok=True)
+        for name, result in results.items():
+            write_json(result, args.json_dir / f"{name}.json")
+    grades = Table(title=f"{len(results)} submissions")
+    for column in ("submission", "points", "flags"):
+        grades.add_column(column)
+    for name, result in results.items():
+        flags = ", ".join(f"{slug}: {', '.join(c.flags)}" for slug, c in result.chapters.items() if c.flags)
+        grades.add_row(name, f"{result.points:g} / {result.max_points:g}", flags)
+    console.print(grades)
+    rates = [rate for rate in failure_rates(results) if rate.failed][:TOP_FAILURES]
+    if rates:
+        worst = Table(title="checks that fail most often")
+        for column in ("failed", "chapter", "kata", "check"):
+            worst.add_column(column)
+        for rate in rates:
+            worst.add_row(f"{rate.failed}/{rate.graded} ({rate.rate:.0%})", rate.chapter, rate.kata, rate.test)
+        console.print(worst)
+    console.print(f"wrote {args.csv}", highlight=False)
+    return 0
