@@ -1,0 +1,213 @@
+"""Chapter 12: optim. Stable losses, optimizers, a learning-rate schedule and gradient clipping by hand."""
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+ParamsT = Iterable[torch.Tensor] | Iterable[dict]
+
+
+def cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean cross-entropy of (N, C) logits against (N,) class indices, like F.cross_entropy.
+
+    Stable for any logits (1e4 included). With label smoothing e the target distribution is
+    (1 - e) on the true class plus e / C on every class.
+    """
+    ### BEGIN SOLUTION
+    # TODO: check label_smoothing lies in [0, 1] (ValueError naming it). Compute log-probabilities
+    #   stably as logits - torch.logsumexp(logits, dim=1, keepdim=True) (never exp() the raw
+    #   logits), pick the true class with .gather, and mix in label_smoothing times the mean of
+    #   -log_probs over the classes. Return the mean over the batch.
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
+    if logits.dim() != 2 or target.shape != logits.shape[:1]:
+        raise ValueError(
+            f"expected logits (N, C) and target (N,), got logits {tuple(logits.shape)} "
+            f"and target {tuple(target.shape)}"
+        )
+    log_probs = logits - torch.logsumexp(logits, dim=1, keepdim=True)
+    true_class = -log_probs.gather(1, target.unsqueeze(1)).squeeze(1)
+    uniform = -log_probs.mean(dim=1)
+    return ((1.0 - label_smoothing) * true_class + label_smoothing * uniform).mean()
+    ### END SOLUTION
+
+
+def bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean binary cross-entropy of logits against targets in [0, 1], like F.binary_cross_entropy_with_logits."""
+    ### BEGIN SOLUTION
+    # TODO: target must have the logits' shape (else ValueError naming target). Use the stable
+    #   form max(x, 0) - x * y + log1p(exp(-|x|)) (clamp, abs, torch.log1p) instead of
+    #   log(sigmoid(x)), which overflows to -inf for large |x|. Return the mean.
+    if target.shape != logits.shape:
+        raise ValueError(f"target shape {tuple(target.shape)} must equal logits shape {tuple(logits.shape)}")
+    losses = logits.clamp(min=0) - logits * target + torch.log1p(torch.exp(-logits.abs()))
+    return losses.mean()
+    ### END SOLUTION
+
+
+class SGDMomentum(torch.optim.Optimizer):
+    """SGD with momentum and (coupled) weight decay, step for step the same as torch.optim.SGD."""
+
+    def __init__(self, params: ParamsT, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
+        ### BEGIN SOLUTION
+        # TODO: reject negative lr, momentum or weight_decay with a ValueError naming it, then
+        #   super().__init__(params, defaults) with defaults = dict(lr=..., momentum=...,
+        #   weight_decay=...) so that every param group carries its own hyperparameters.
+        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay))
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """One update of every parameter that has a gradient; returns the closure's loss, if any."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        ### BEGIN SOLUTION
+        # TODO: for each group and each parameter p with a grad: d = grad + weight_decay * p;
+        #   keep one momentum buffer PER PARAMETER in self.state[p] (so state_dict() saves it):
+        #   the first step it is d.clone(), later buf = momentum * buf + d; then p -= lr * buf.
+        #   Read lr, momentum and weight_decay from the group, not from self.
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                update = p.grad.add(p, alpha=group["weight_decay"])
+                if group["momentum"] != 0:
+                    state = self.state[p]
+                    if "momentum_buffer" not in state:
+                        state["momentum_buffer"] = update.clone()
+                    else:
+                        state["momentum_buffer"].mul_(group["momentum"]).add_(update)
+                    update = state["momentum_buffer"]
+                p.add_(update, alpha=-group["lr"])
+        ### END SOLUTION
+        return loss
+
+
+class MyAdamW(torch.optim.Optimizer):
+    """Adam with decoupled weight decay, step for step the same as torch.optim.AdamW."""
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        ### BEGIN SOLUTION
+        # TODO: validate (lr, eps, weight_decay >= 0; each beta in [0, 1)) with a ValueError
+        #   naming the argument, then super().__init__(params, defaults) with all four
+        #   hyperparameters in defaults.
+        for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0, got {value!r}")
+        if len(betas) != 2 or not all(0.0 <= beta < 1.0 for beta in betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
+        ### END SOLUTION
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:
+        """One AdamW update of every parameter that has a gradient; returns the closure's loss, if any."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        ### BEGIN SOLUTION
+        # TODO: per parameter, in self.state[p]: a step count and zero-initialised exp_avg and
+        #   exp_avg_sq. Each step: decay first, p *= 1 - lr * weight_decay (decoupled: not added
+        #   to the gradient), then exp_avg = b1 * exp_avg + (1 - b1) * g,
+        #   exp_avg_sq = b2 * exp_avg_sq + (1 - b2) * g * g, and
+        #   p -= lr * (exp_avg / (1 - b1**t)) / (sqrt(exp_avg_sq / (1 - b2**t)) + eps).
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p)
+                    state["exp_avg_sq"] = torch.zeros_like(p)
+                state["step"] += 1
+                step = state["step"]
+                p.mul_(1.0 - group["lr"] * group["weight_decay"])
+                state["exp_avg"].lerp_(p.grad, 1.0 - beta1)
+                state["exp_avg_sq"].mul_(beta2).addcmul_(p.grad, p.grad, value=1.0 - beta2)
+                denominator = (state["exp_avg_sq"] / (1.0 - beta2**step)).sqrt_().add_(group["eps"])
+                p.addcdiv_(state["exp_avg"], denominator, value=-group["lr"] / (1.0 - beta1**step))
+        ### END SOLUTION
+        return loss
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, warmup_steps: int, total_steps: int, min_lr: float = 0.0
+) -> LambdaLR:
+    """A LambdaLR: linear warm-up from 0 to each group's base lr, then cosine decay to min_lr.
+
+    After t calls of scheduler.step() a group with base lr B has
+      lr = B * t / warmup_steps                                          for t < warmup_steps,
+      lr = min_lr + (B - min_lr) * (1 + cos(pi * (t - warmup_steps) / (total_steps - warmup_steps))) / 2
+                                                                         for warmup_steps <= t <= total_steps,
+      lr = min_lr                                                        for t > total_steps.
+    Requires 0 <= warmup_steps < total_steps and min_lr >= 0.
+    """
+    ### BEGIN SOLUTION
+    # TODO: validate the arguments (ValueError naming the bad one). LambdaLR multiplies each
+    #   group's base lr by factor(t), so build one factor function per param group (min_lr is an
+    #   absolute lr: divide it by that group's base lr) and return
+    #   LambdaLR(optimizer, [one factor per group]). Use math.cos; clamp the cosine progress at 1.
+    if warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
+    if total_steps <= warmup_steps:
+        raise ValueError(f"total_steps must exceed warmup_steps, got {total_steps!r} <= {warmup_steps!r}")
+    if min_lr < 0:
+        raise ValueError(f"min_lr must be >= 0, got {min_lr!r}")
+
+    def factor_for(base_lr: float) -> Callable[[int], float]:
+        def factor(step: int) -> float:
+            if base_lr == 0:
+                return 0.0
+            if step < warmup_steps:
+                return step / warmup_steps
+            progress = min(1.0, (step - warmup_steps) / (total_steps - warmup_steps))
+            lr = min_lr + (base_lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+            return lr / base_lr
+
+        return factor
+
+    return LambdaLR(optimizer, [factor_for(group["lr"]) for group in optimizer.param_groups])
+    ### END SOLUTION
+
+
+def clip_grad_norm_(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale all gradients together so their joint L2 norm is at most max_norm; return the norm before.
+
+    Like nn.utils.clip_grad_norm_: the coefficient is max_norm / (total_norm + 1e-6), capped at 1.
+    Accepts one tensor or any iterable of tensors (a generator too); tensors without grad are skipped.
+    """
+    ### BEGIN SOLUTION
+    # TODO: max_norm < 0 is a ValueError. Turn parameters into a list once (a generator can be
+    #   read only once), collect the grads that are not None, total = L2 norm of the per-grad
+    #   norms (torch.linalg.vector_norm), coefficient = min(1, max_norm / (total + 1e-6)), and
+    #   multiply every grad in place by the SAME coefficient. Return total.
+    if max_norm < 0:
+        raise ValueError(f"max_norm must be >= 0, got {max_norm!r}")
+    tensors = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)
+    grads = [p.grad for p in tensors if p.grad is not None]
+    if not grads:
+        return torch.tensor(0.0)
+    with torch.no_grad():
+        total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+        coefficient = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+        for grad in grads:
+            grad.mul_(coefficient.to(grad.device, grad.dtype))
+    return total
+    ### END SOLUTION
