@@ -1,0 +1,168 @@
+"""Chapter 13: hooks. Look inside a running model with forward and tensor hooks, and clean up after."""
+
+from collections.abc import Iterable
+from types import TracebackType
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+
+def capture_activations(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Run model(x) once and return {name: a detached copy of that submodule's output} for each name.
+
+    Names are qualified names as model.named_modules() gives them ("encoder.0"); an unknown name
+    raises ValueError. No hook stays registered afterwards, also when the forward pass raises.
+    """
+    ### BEGIN SOLUTION
+    # TODO: look the names up in dict(model.named_modules()) (ValueError for unknown ones),
+    #   register_forward_hook on each module with a hook that stores output.detach().clone()
+    #   (clone: a later in-place op such as ReLU(inplace=True) would change a plain detach), run
+    #   model(x) inside try, and call handle.remove() on every handle in finally.
+    names = list(names)
+    modules = dict(model.named_modules())
+    unknown = [name for name in names if name not in modules]
+    if unknown:
+        raise ValueError(f"names {unknown} are not submodules of the model")
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            captured[name] = output.detach().clone()
+
+        return hook
+
+    handles = []
+    try:
+        for name in names:
+            handles.append(modules[name].register_forward_hook(hook_for(name)))
+        model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return captured
+    ### END SOLUTION
+
+
+def gradient_flow(model: nn.Module, loss: torch.Tensor) -> dict[str, float]:
+    """Backpropagate loss and return {parameter name: L2 norm of its gradient} as Python floats.
+
+    Names are those of model.named_parameters(); parameters that get no gradient are left out.
+    """
+    ### BEGIN SOLUTION
+    # TODO: loss.backward(), then for each (name, p) in model.named_parameters() whose p.grad is
+    #   not None, the float of p.grad's L2 norm (torch.linalg.vector_norm(...).item()).
+    loss.backward()
+    return {
+        name: torch.linalg.vector_norm(p.grad).item()
+        for name, p in model.named_parameters()
+        if p.grad is not None
+    }
+    ### END SOLUTION
+
+
+class NaNGuard:
+    """Context manager: inside it, the first module whose output holds NaN or Inf raises RuntimeError.
+
+        with NaNGuard(model):
+            model(x)   # RuntimeError: ... 'encoder.1' ... when encoder.1 is the first to output NaN
+
+    The message names the module's qualified name. Every hook is removed on exit, also when the
+    block raises, and the exception is never swallowed.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        ### BEGIN SOLUTION
+        # TODO: keep the model and an empty list for the hook handles; register nothing yet.
+        self.model = model
+        self.handles: list[RemovableHandle] = []
+        ### END SOLUTION
+
+    def __enter__(self) -> "NaNGuard":
+        ### BEGIN SOLUTION
+        # TODO: register_forward_hook on every module of model.named_modules() (containers too: a
+        #   module's own forward may create the NaN). Forward hooks of children fire before their
+        #   parent's, so raising in the first hook that sees a non-finite output (torch.isfinite)
+        #   names the first offending module. Return self.
+        for name, module in self.model.named_modules():
+            self.handles.append(module.register_forward_hook(self._check_for(name or type(module).__name__)))
+        return self
+        ### END SOLUTION
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        ### BEGIN SOLUTION
+        # TODO: remove every handle (whether or not the block raised) and return False so that
+        #   exceptions propagate.
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+        return False
+        ### END SOLUTION
+
+    @staticmethod
+    def _check_for(name: str):
+        ### BEGIN SOLUTION
+        # TODO: return a forward hook (module, inputs, output) that raises RuntimeError naming
+        #   `name` when a floating-point output tensor is not all finite.
+        def check(module: nn.Module, inputs: tuple, output: object) -> None:
+            outputs = output if isinstance(output, tuple | list) else (output,)
+            for tensor in outputs:
+                if isinstance(tensor, torch.Tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                    raise RuntimeError(
+                        f"module {name!r} ({type(module).__name__}) produced NaN or Inf in its output"
+                    )
+
+        return check
+        ### END SOLUTION
+
+
+def shape_trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(qualified name, class name, output shape) of every call of a leaf module during model(x), in call order.
+
+    Leaf modules are those without children; containers are left out. A module called twice
+    appears twice. No hook stays registered afterwards.
+    """
+    ### BEGIN SOLUTION
+    # TODO: register_forward_hook on each module of model.named_modules() without children
+    #   (next(module.children(), None) is None); the hook appends (name, type(module).__name__,
+    #   tuple(output.shape)) to a list. Run model(x) under torch.no_grad() inside try, remove the
+    #   handles in finally, return the list.
+    trace: list[tuple[str, str, tuple[int, ...]]] = []
+
+    def hook_for(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            trace.append((name, type(module).__name__, tuple(output.shape)))
+
+        return hook
+
+    handles = []
+    try:
+        for name, module in model.named_modules():
+            if next(module.children(), None) is None:
+                handles.append(module.register_forward_hook(hook_for(name)))
+        with torch.no_grad():
+            model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return trace
+    ### END SOLUTION
+
+
+def clamp_grad_(param: torch.Tensor, limit: float) -> RemovableHandle:
+    """Make every gradient flowing into param clamped to [-limit, limit]; return the hook's handle.
+
+    handle.remove() restores plain gradients. limit must be positive (ValueError otherwise).
+    """
+    ### BEGIN SOLUTION
+    # TODO: check limit > 0, then return param.register_hook(fn) where fn returns a NEW tensor
+    #   grad.clamp(-limit, limit) (a tensor hook may not modify its argument in place).
+    if not limit > 0:
+        raise ValueError(f"limit must be positive, got {limit!r}")
+    return param.register_hook(lambda grad: grad.clamp(-limit, limit))
+    ### END SOLUTION

@@ -1,0 +1,92 @@
+"""Chapter 13: hooks. Look inside a running model with forward and tensor hooks, and clean up after."""
+
+from collections.abc import Iterable
+from types import TracebackType
+
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+
+def capture_activations(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
+    """Run model(x) once and return {name: a detached copy of that submodule's output} for each name.
+
+    Names are qualified names as model.named_modules() gives them ("encoder.0"); an unknown name
+    raises ValueError. No hook stays registered afterwards, also when the forward pass raises.
+    """
+    # TODO: look the names up in dict(model.named_modules()) (ValueError for unknown ones),
+    #   register_forward_hook on each module with a hook that stores output.detach().clone()
+    #   (clone: a later in-place op such as ReLU(inplace=True) would change a plain detach), run
+    #   model(x) inside try, and call handle.remove() on every handle in finally.
+    raise NotImplementedError('capture_activations: not written yet, see the TODO above this line')
+
+
+def gradient_flow(model: nn.Module, loss: torch.Tensor) -> dict[str, float]:
+    """Backpropagate loss and return {parameter name: L2 norm of its gradient} as Python floats.
+
+    Names are those of model.named_parameters(); parameters that get no gradient are left out.
+    """
+    # TODO: loss.backward(), then for each (name, p) in model.named_parameters() whose p.grad is
+    #   not None, the float of p.grad's L2 norm (torch.linalg.vector_norm(...).item()).
+    raise NotImplementedError('gradient_flow: not written yet, see the TODO above this line')
+
+
+class NaNGuard:
+    """Context manager: inside it, the first module whose output holds NaN or Inf raises RuntimeError.
+
+        with NaNGuard(model):
+            model(x)   # RuntimeError: ... 'encoder.1' ... when encoder.1 is the first to output NaN
+
+    The message names the module's qualified name. Every hook is removed on exit, also when the
+    block raises, and the exception is never swallowed.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        # TODO: keep the model and an empty list for the hook handles; register nothing yet.
+        raise NotImplementedError('NaNGuard.__init__: not written yet, see the TODO above this line')
+
+    def __enter__(self) -> "NaNGuard":
+        # TODO: register_forward_hook on every module of model.named_modules() (containers too: a
+        #   module's own forward may create the NaN). Forward hooks of children fire before their
+        #   parent's, so raising in the first hook that sees a non-finite output (torch.isfinite)
+        #   names the first offending module. Return self.
+        raise NotImplementedError('NaNGuard.__enter__: not written yet, see the TODO above this line')
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        # TODO: remove every handle (whether or not the block raised) and return False so that
+        #   exceptions propagate.
+        raise NotImplementedError('NaNGuard.__exit__: not written yet, see the TODO above this line')
+
+    @staticmethod
+    def _check_for(name: str):
+        # TODO: return a forward hook (module, inputs, output) that raises RuntimeError naming
+        #   `name` when a floating-point output tensor is not all finite.
+        raise NotImplementedError('NaNGuard._check_for: not written yet, see the TODO above this line')
+
+
+def shape_trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(qualified name, class name, output shape) of every call of a leaf module during model(x), in call order.
+
+    Leaf modules are those without children; containers are left out. A module called twice
+    appears twice. No hook stays registered afterwards.
+    """
+    # TODO: register_forward_hook on each module of model.named_modules() without children
+    #   (next(module.children(), None) is None); the hook appends (name, type(module).__name__,
+    #   tuple(output.shape)) to a list. Run model(x) under torch.no_grad() inside try, remove the
+    #   handles in finally, return the list.
+    raise NotImplementedError('shape_trace: not written yet, see the TODO above this line')
+
+
+def clamp_grad_(param: torch.Tensor, limit: float) -> RemovableHandle:
+    """Make every gradient flowing into param clamped to [-limit, limit]; return the hook's handle.
+
+    handle.remove() restores plain gradients. limit must be positive (ValueError otherwise).
+    """
+    # TODO: check limit > 0, then return param.register_hook(fn) where fn returns a NEW tensor
+    #   grad.clamp(-limit, limit) (a tensor hook may not modify its argument in place).
+    raise NotImplementedError('clamp_grad_: not written yet, see the TODO above this line')
