@@ -1,0 +1,124 @@
+"""Chapter 01: tensors. Memory sharing, views, broadcasting and dtypes."""
+
+import math
+
+import numpy as np
+import torch
+
+
+def _require_array(a: object, name: str = "a") -> np.ndarray:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    return a
+
+
+def _require_tensor(x: object, name: str) -> torch.Tensor:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def from_numpy_shared(a: np.ndarray) -> torch.Tensor:
+    """A tensor that shares memory with the NumPy array ``a``: writing to one changes the other."""
+    _require_array(a)
+    ### BEGIN SOLUTION
+    # TODO: wrap the array without copying it: torch.from_numpy (or torch.as_tensor) keeps
+    #   a's buffer, dtype and shape. torch.tensor(a) would copy.
+    return torch.from_numpy(a)
+    ### END SOLUTION
+
+
+def from_numpy_copy(a: np.ndarray) -> torch.Tensor:
+    """A tensor with a's values, dtype and shape that owns its memory (independent of ``a``)."""
+    _require_array(a)
+    ### BEGIN SOLUTION
+    # TODO: build a tensor that owns a fresh copy of the data, keeping a's dtype, e.g.
+    #   torch.tensor(a) or torch.from_numpy(a).clone().
+    return torch.tensor(a)
+    ### END SOLUTION
+
+
+def flatten_batch(x: torch.Tensor) -> torch.Tensor:
+    """(B, *) -> (B, prod(*)); a view of x (no copy) when x is contiguous."""
+    _require_tensor(x, "x")
+    if x.dim() < 1:
+        raise ValueError(f"x must have a batch dimension, got a tensor of shape {tuple(x.shape)}")
+    ### BEGIN SOLUTION
+    # TODO: keep dim 0 and merge all the others into one. x.reshape(B, -1) or x.flatten(1)
+    #   return a view for contiguous x and copy only when they must (x.view fails on
+    #   non-contiguous input, e.g. a transposed tensor).
+    return x.reshape(x.shape[0], math.prod(x.shape[1:]))
+    ### END SOLUTION
+
+
+def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(n, d) and (m, d) -> (n, m) squared Euclidean distances, by broadcasting (no loop over rows)."""
+    _require_tensor(x, "x")
+    _require_tensor(y, "y")
+    if x.dim() != 2 or y.dim() != 2:
+        raise ValueError(f"x and y must be 2-D (n, d) and (m, d), got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"x and y must have the same number of features, got {x.shape[1]} and {y.shape[1]}")
+    ### BEGIN SOLUTION
+    # TODO: ||x_i - y_j||^2 for every pair at once, without a Python loop: either broadcast
+    #   x[:, None, :] - y[None, :, :] and sum the squares over the last dim, or expand
+    #   ||x||^2 + ||y||^2 - 2 x @ y.T (mind the factor 2; clamp tiny negatives to 0).
+    squared_x = (x * x).sum(dim=1, keepdim=True)
+    squared_y = (y * y).sum(dim=1).unsqueeze(0)
+    return (squared_x + squared_y - 2 * x @ y.T).clamp_min(0)
+    ### END SOLUTION
+
+
+def batch_matvec(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """A (B, n, m) times v (B, m) -> (B, n): one matrix-vector product per batch element."""
+    _require_tensor(A, "A")
+    _require_tensor(v, "v")
+    if A.dim() != 3 or v.dim() != 2 or A.shape[0] != v.shape[0] or A.shape[2] != v.shape[1]:
+        raise ValueError(f"A must be (B, n, m) and v (B, m), got shapes {tuple(A.shape)} and {tuple(v.shape)}")
+    ### BEGIN SOLUTION
+    # TODO: multiply each A[b] by v[b] in one call: torch.bmm(A, v.unsqueeze(-1)).squeeze(-1),
+    #   (A @ v[..., None])[..., 0] or torch.einsum("bnm,bm->bn", A, v).
+    return torch.bmm(A, v.unsqueeze(-1)).squeeze(-1)
+    ### END SOLUTION
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """(N,) int64 labels -> (N, num_classes) float32 one-hot rows; a label outside [0, C) is a ValueError."""
+    _require_tensor(labels, "labels")
+    if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
+        raise TypeError(f"labels must be an integer tensor, got dtype {labels.dtype}")
+    if labels.dim() != 1:
+        raise ValueError(f"labels must be 1-D (N,), got shape {tuple(labels.shape)}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    ### BEGIN SOLUTION
+    # TODO: raise ValueError naming labels when any label is < 0 or >= num_classes, then build
+    #   a float32 (N, num_classes) tensor of zeros with a 1 at each label: scatter_ along dim 1,
+    #   index a torch.eye(num_classes), or F.one_hot(...).float() (which returns int64).
+    out_of_range = (labels < 0) | (labels >= num_classes)
+    if out_of_range.any():
+        bad = labels[out_of_range][0].item()
+        raise ValueError(f"labels must lie in [0, {num_classes}), got label {bad}")
+    encoded = torch.zeros(labels.shape[0], num_classes, dtype=torch.float32, device=labels.device)
+    return encoded.scatter_(1, labels.long().unsqueeze(1), 1.0)
+    ### END SOLUTION
+
+
+def standardize(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Zero mean and unit population std along dim; a constant slice becomes zeros, never NaN."""
+    _require_tensor(x, "x")
+    if not x.dtype.is_floating_point:
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -x.dim() <= dim < x.dim():
+        raise ValueError(f"dim must be an int in [{-x.dim()}, {x.dim()}), got {dim!r}")
+    ### BEGIN SOLUTION
+    # TODO: subtract x.mean(dim, keepdim=True) and divide by the population std
+    #   (x.std(dim, keepdim=True, correction=0): the default is the sample std). Where a slice
+    #   is constant its std is 0: return 0 there instead of 0 / 0 = NaN (torch.where).
+    centered = x - x.mean(dim=dim, keepdim=True)
+    std = centered.pow(2).mean(dim=dim, keepdim=True).sqrt()
+    # Rounding in the mean can leave a constant slice with a tiny nonzero std: treat it as 0.
+    constant = std <= torch.finfo(x.dtype).eps * x.abs().amax(dim=dim, keepdim=True)
+    safe_std = torch.where(constant, torch.ones_like(std), std)
+    return torch.where(constant, torch.zeros_like(centered), centered / safe_std)
+    ### END SOLUTION
