@@ -1,0 +1,213 @@
+"""Chapter 02: autograd. Gradients, higher derivatives, custom Functions and gradient accumulation."""
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import nn
+
+TensorFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _require_input(f: object, x: object) -> None:
+    if not callable(f):
+        raise TypeError(f"f must be callable, got {type(f).__name__}")
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x must be a torch.Tensor, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def grad(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
+    """df/dx of the scalar f at x, with the shape of x; x.grad is left as it was."""
+    _require_input(f, x)
+    ### BEGIN SOLUTION
+    # TODO: evaluate f on a fresh leaf (x.detach().requires_grad_()) under torch.enable_grad(),
+    #   then take torch.autograd.grad(output, leaf): unlike .backward() it returns the gradient
+    #   and writes nothing into x.grad. A non-scalar output is a ValueError naming f.
+    leaf = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        output = f(leaf)
+    if not isinstance(output, torch.Tensor) or output.numel() != 1:
+        raise ValueError(f"f must return a scalar tensor, got {output!r}")
+    if not output.requires_grad:
+        return torch.zeros_like(x)
+    (gradient,) = torch.autograd.grad(output, leaf, materialize_grads=True)
+    return gradient
+    ### END SOLUTION
+
+
+def second_derivative(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
+    """d2f/dx2 at every entry of x, for an f applied elementwise."""
+    _require_input(f, x)
+    ### BEGIN SOLUTION
+    # TODO: differentiate twice. First torch.autograd.grad(f(leaf).sum(), leaf, create_graph=True):
+    #   create_graph keeps the first derivative differentiable. Then differentiate its .sum()
+    #   with respect to the same leaf (elementwise f makes the sums separate the entries).
+    leaf = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        output = f(leaf)
+        if not output.requires_grad:
+            return torch.zeros_like(x)
+        (first,) = torch.autograd.grad(output.sum(), leaf, create_graph=True, materialize_grads=True)
+        if not first.requires_grad:
+            return torch.zeros_like(x)
+        (second,) = torch.autograd.grad(first.sum(), leaf, materialize_grads=True)
+    return second
+    ### END SOLUTION
+
+
+def jacobian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
+    """The (m, n) Jacobian of f: (n,) -> (m,) at x, built with torch.autograd.grad."""
+    _require_input(f, x)
+    if x.dim() != 1:
+        raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
+    ### BEGIN SOLUTION
+    # TODO: row i is the gradient of output[i]: call torch.autograd.grad(output[i], leaf,
+    #   retain_graph=True) for each i (the graph is reused) and torch.stack the rows.
+    #   torch.autograd.functional and torch.func.jacrev/jacfwd are off limits here.
+    leaf = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        output = f(leaf).reshape(-1)
+        if not output.requires_grad:
+            return torch.zeros(output.numel(), x.numel(), dtype=x.dtype, device=x.device)
+        rows = [
+            torch.autograd.grad(value, leaf, retain_graph=True, materialize_grads=True)[0]
+            for value in output
+        ]
+    return torch.stack(rows)
+    ### END SOLUTION
+
+
+def hessian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
+    """The (n, n) matrix of second derivatives of the scalar f at x (n,)."""
+    _require_input(f, x)
+    if x.dim() != 1:
+        raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
+    ### BEGIN SOLUTION
+    # TODO: the Hessian is the Jacobian of the gradient. Take the gradient with
+    #   torch.autograd.grad(f(leaf), leaf, create_graph=True) so it stays differentiable, then
+    #   differentiate each of its entries again (your jacobian does exactly that).
+    #   torch.autograd.functional and torch.func.hessian are off limits here.
+    def gradient(point: torch.Tensor) -> torch.Tensor:
+        output = f(point)
+        if not output.requires_grad:
+            return torch.zeros_like(point)
+        return torch.autograd.grad(output, point, create_graph=True, materialize_grads=True)[0]
+
+    return jacobian(gradient, x)
+    ### END SOLUTION
+
+
+class Square(torch.autograd.Function):
+    """x ** 2 with a hand-written backward. Use it as Square.apply(x)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: keep x for the backward pass (ctx.save_for_backward) and return x * x as a new
+        #   tensor (changing x in place would corrupt what backward needs).
+        ctx.save_for_backward(x)
+        return x * x
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: chain rule: the upstream grad_output times d(x^2)/dx, with x from ctx.saved_tensors.
+        (x,) = ctx.saved_tensors
+        return grad_output * 2 * x
+        ### END SOLUTION
+
+
+class Swish(torch.autograd.Function):
+    """x * sigmoid(x) with a hand-written backward. Use it as Swish.apply(x)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: save x for backward and return x * torch.sigmoid(x), without modifying x.
+        ctx.save_for_backward(x)
+        return x * torch.sigmoid(x)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: product rule with s = sigmoid(x) and s' = s * (1 - s): d/dx = s + x * s',
+        #   multiplied by grad_output.
+        (x,) = ctx.saved_tensors
+        s = torch.sigmoid(x)
+        return grad_output * (s + x * s * (1 - s))
+        ### END SOLUTION
+
+
+class StraightThroughRound(torch.autograd.Function):
+    """torch.round in the forward pass, the identity in the backward pass (a straight-through estimator)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: return torch.round(x) (a new tensor).
+        return torch.round(x)
+        ### END SOLUTION
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: pretend the forward pass was the identity: pass grad_output through unchanged
+        #   (the true derivative of round is 0 almost everywhere and would stop all learning).
+        return grad_output
+        ### END SOLUTION
+
+
+def accumulated_grads(
+    model: nn.Module,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    micro_batches: int,
+) -> dict[str, torch.Tensor]:
+    """The full-batch gradient of loss_fn(model(x), y), computed over micro_batches slices of the batch.
+
+    Returns {parameter name: gradient} for every parameter that requires grad.
+    """
+    if isinstance(micro_batches, bool) or not isinstance(micro_batches, int) or micro_batches < 1:
+        raise ValueError(f"micro_batches must be a positive int, got {micro_batches!r}")
+    if len(x) != len(y):
+        raise ValueError(f"x and y must hold the same number of samples, got {len(x)} and {len(y)}")
+    if micro_batches > len(x):
+        raise ValueError(f"micro_batches must be at most the batch size {len(x)}, got {micro_batches}")
+    ### BEGIN SOLUTION
+    # TODO: clear old gradients (model.zero_grad()), split x and y along dim 0 into micro_batches
+    #   slices (torch.tensor_split), and call backward() on each slice's loss scaled by
+    #   1 / micro_batches (by its share of the batch when sizes differ): .grad accumulates, so
+    #   the sum equals the mean-loss gradient of the whole batch. Return copies of the .grad.
+    model.zero_grad(set_to_none=True)
+    total = len(x)
+    for x_part, y_part in zip(x.tensor_split(micro_batches), y.tensor_split(micro_batches), strict=True):
+        loss = loss_fn(model(x_part), y_part) * (len(x_part) / total)
+        loss.backward()
+    return {
+        name: p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+        for name, p in model.named_parameters()
+        if p.requires_grad
+    }
+    ### END SOLUTION
+
+
+def sgd_step_(params: Iterable[torch.Tensor], lr: float) -> None:
+    """p -= lr * p.grad in place for every parameter with a gradient, then zero the gradients."""
+    params = list(params)
+    if lr < 0:
+        raise ValueError(f"lr must be non-negative, got {lr}")
+    ### BEGIN SOLUTION
+    # TODO: under torch.no_grad() (so autograd does not record the update), change each tensor
+    #   in place with p.sub_(lr * p.grad) or p.add_(p.grad, alpha=-lr), skipping those whose
+    #   .grad is None; then zero the gradients (p.grad.zero_() or p.grad = None) so the next
+    #   backward() does not add onto them.
+    with torch.no_grad():
+        for p in params:
+            if p.grad is not None:
+                p.add_(p.grad, alpha=-lr)
+                p.grad.zero_()
+    ### END SOLUTION
