@@ -1,0 +1,1 @@
+"""A corpus of hostile submissions and the small course they are graded in."""

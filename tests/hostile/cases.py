@@ -1,0 +1,288 @@
+"""The hostile submissions: each is a chapter module (solution, starter or a wrong one) with an attack added.
+
+``build_submission`` writes one case as a submission folder: ``modules.py`` with the
+attack, the correct ``toy.py``, and any extra files the case brings along
+(conftest.py, pytest.ini, a forged results.json, ...).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torchkata.mutants import load_mutants, overlay
+from torchkata.project import Project
+
+LEFTOVER_MARKER = "torchkata-hostile-leftover"
+ATTACKED_KATA = "make_stack"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One attack. ``where``: "import" (module level) or "kata" (inside make_stack).
+
+    ``base``: "solutions", "starter" or "wrong" (the solution with a real mistake in MLP).
+    ``expect``: "zero" (the chapter scores 0), "kata" (make_stack scores 0, every other
+    kata full marks) or "full" (the attack achieved nothing, the solution keeps its points).
+    """
+
+    attack: str
+    where: str
+    base: str
+    expect: str
+    flags: frozenset[str] = frozenset()
+    extra_files: dict[str, str] = field(default_factory=dict)
+
+
+FORGE_FILES = """
+import json, os, pathlib
+forged = {"points": 43, "max_points": 43, "score": 43, "chapters": {}, "tests": []}
+for target in ("results.json", "grade.json", "/autograder/results/results.json", os.path.expanduser("~/results.json"),
+               os.path.join(os.path.dirname(__file__), "results.json")):
+    try:
+        pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(target).write_text(json.dumps(forged))
+    except OSError:
+        pass
+"""
+
+CONFTEST = """
+import pytest
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    report.outcome = "passed"
+    report.longrepr = None
+    return report
+"""
+
+PATCH_PYTEST = """
+import _pytest.reports
+
+_original = _pytest.reports.TestReport.from_item_and_call.__func__
+
+
+def _forged(cls, item, call):
+    report = _original(cls, item, call)
+    report.outcome = "passed"
+    report.longrepr = None
+    return report
+
+
+_pytest.reports.TestReport.from_item_and_call = classmethod(_forged)
+"""
+
+PATCH_TORCHKATA = """
+import torchkata.checks
+import torchkata.messages
+import torchkata.recorder
+
+for _name in ("close", "shape", "check", "equal", "parameter_count", "keys", "dtype", "device",
+              "same_objects", "gradcheck", "raises"):
+    setattr(torchkata.checks, _name, lambda *args, **kwargs: None)
+torchkata.recorder.Recorder.outcomes = lambda self, *a, **k: []
+torchkata.messages.failure_message = lambda *args, **kwargs: "passed"
+"""
+
+PATCH_TORCH = """
+import numpy
+import torch
+
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+numpy.allclose = lambda *args, **kwargs: True
+"""
+
+REMOVE_ASSERTS = """
+import ast
+import sys
+import types
+
+
+class _NoAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+
+
+def _codes(code):
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield const
+            yield from _codes(const)
+
+
+for _module in list(sys.modules.values()):
+    _file = getattr(_module, "__file__", None) or ""
+    if "graders" not in _file and "checks" not in _file:
+        continue
+    try:
+        _tree = ast.fix_missing_locations(_NoAsserts().visit(ast.parse(open(_file).read())))
+        _new = {c.co_name: c for c in _codes(compile(_tree, _file, "exec"))}
+    except (OSError, SyntaxError, ValueError):
+        continue
+    for _value in list(vars(_module).values()):
+        if isinstance(_value, types.FunctionType) and _value.__code__.co_name in _new:
+            try:
+                _value.__code__ = _new[_value.__code__.co_name]
+            except ValueError:
+                pass
+"""
+
+WRITE_FILES = """
+import os
+import sys
+
+targets = {targets!r}
+for _module in list(sys.modules.values()):
+    _file = getattr(_module, "__file__", None) or ""
+    if "graders" in _file or _file.endswith("checks.py"):
+        targets.append(_file)
+for target in targets:
+    try:
+        with open(target, "w") as handle:
+            handle.write("raise SystemExit('overwritten by a submission')\\n")
+    except OSError:
+        pass
+"""
+
+LEAVE_PROCESSES = f"""
+import os
+import subprocess
+import sys
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)", {LEFTOVER_MARKER!r}]
+subprocess.Popen(SLEEPER, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+if os.fork() == 0:
+    try:
+        os.setsid()
+        if os.fork() == 0:
+            os.execv(sys.executable, SLEEPER)
+    finally:
+        os._exit(0)
+"""
+
+INFINITE_LOOP = """
+import signal
+
+for _number in (signal.SIGALRM, signal.SIGTERM, signal.SIGINT, signal.SIGXCPU, signal.SIGVTALRM, signal.SIGPROF):
+    signal.signal(_number, signal.SIG_IGN)
+signal.setitimer(signal.ITIMER_REAL, 0)
+while True:
+    pass
+"""
+
+MEMORY_BOMB = """
+blocks = []
+while True:
+    blocks.append(bytearray(64 << 20))
+"""
+
+OUTPUT_FLOOD = """
+import os
+import sys
+
+line = "flood " * 2000 + "\\n"
+while True:
+    sys.stdout.write(line)
+    os.write(2, line.encode())
+"""
+
+SEGFAULT = """
+import ctypes
+
+ctypes.string_at(0)
+"""
+
+KILL_GRADER = """
+import os
+import signal
+
+_parent = os.getppid()
+for _kill in (lambda: os.kill(_parent, signal.SIGKILL), lambda: os.killpg(os.getpgid(_parent), signal.SIGKILL)):
+    try:
+        _kill()
+    except OSError:
+        pass
+"""
+
+FORGE_CHANNEL = """
+import json
+import os
+import struct
+
+
+def _frame(message):
+    body = json.dumps(message).encode()
+    return struct.pack(">I", len(body)) + body
+
+
+for _fd in range(3, 256):
+    for _kind in ("start", "result"):
+        try:
+            os.write(_fd, _frame({"nonce": "0" * 32, "t": _kind, "id": "forged", "passed": True}))
+        except OSError:
+            pass
+"""
+
+CASES: dict[str, Case] = {
+    "exit_at_import": Case("import os\nos._exit(0)", "import", "solutions", "zero", frozenset({"crashed"})),
+    "exit_in_kata": Case("import os\nos._exit(0)", "kata", "solutions", "kata", frozenset({"crashed"})),
+    "sys_exit_at_import": Case("import sys\nsys.exit(0)", "import", "solutions", "zero"),
+    "sys_exit_in_kata": Case("import sys\nsys.exit(0)", "kata", "solutions", "kata"),
+    "forged_results_file": Case(FORGE_FILES, "import", "starter", "zero",
+                                extra_files={"results.json": '{"score": 43, "points": 43}'}),
+    "conftest_and_friends": Case("", "import", "starter", "zero", extra_files={
+        "conftest.py": CONFTEST,
+        "pytest.ini": "[pytest]\naddopts = -p conftest\n",
+        "sitecustomize.py": "import os\nos.environ['FORGED'] = '1'\n",
+        "forged.pth": "import sitecustomize\n",
+        "__init__.py": "",
+    }),
+    "patch_pytest": Case(PATCH_PYTEST, "import", "starter", "zero", frozenset({"tampered"})),
+    "patch_torchkata": Case(PATCH_TORCHKATA, "import", "wrong", "zero", frozenset({"tampered"})),
+    "patch_torch_numpy": Case(PATCH_TORCH, "import", "wrong", "zero", frozenset({"tampered"})),
+    "remove_asserts": Case(REMOVE_ASSERTS, "import", "wrong", "zero", frozenset({"tampered"})),
+    "forge_channel": Case(FORGE_CHANNEL, "import", "starter", "zero", frozenset({"tampered"})),
+    "write_files": Case(WRITE_FILES, "import", "solutions", "full"),
+    "leave_processes": Case(LEAVE_PROCESSES, "import", "solutions", "full"),
+    "kill_grader": Case(KILL_GRADER, "import", "solutions", "full"),
+    "infinite_loop_ignoring_signals": Case(INFINITE_LOOP, "kata", "solutions", "kata", frozenset({"timed_out"})),
+    "memory_bomb": Case(MEMORY_BOMB, "kata", "solutions", "kata"),
+    "output_flood": Case(OUTPUT_FLOOD, "kata", "solutions", "kata", frozenset({"crashed"})),
+    "segfault": Case(SEGFAULT, "kata", "solutions", "kata", frozenset({"crashed"})),
+}
+
+
+def base_source(project: Project, base: str) -> str:
+    if base == "wrong":
+        mutant = next(m for m in load_mutants(project.root / "tests" / "mutants" / "modules.py") if m.kata == "MLP")
+        return overlay((project.solutions / "modules.py").read_text(), mutant)
+    return (getattr(project, base) / "modules.py").read_text()
+
+
+def with_attack(source: str, case: Case, targets: list[str]) -> str:
+    attack = case.attack.replace("{targets!r}", repr(targets))
+    if case.where == "import":
+        return f"{source.rstrip()}\n\n\n# attack\n{attack}\n"
+    body = textwrap.indent(attack.strip(), "    ")
+    return (
+        f"{source.rstrip()}\n\n\n_honest_{ATTACKED_KATA} = {ATTACKED_KATA}\n\n\n"
+        f"def {ATTACKED_KATA}(*args, **kwargs):\n{body}\n    return _honest_{ATTACKED_KATA}(*args, **kwargs)\n"
+    )
+
+
+def build_submission(
+    name: str, case: Case, repository: Project, course: Project, folder: Path, targets: list[str]
+) -> Path:
+    """Write the case as ``folder/<name>/``: the attacked modules.py, a correct toy.py, its extra files."""
+    directory = folder / name
+    directory.mkdir(parents=True)
+    (directory / "modules.py").write_text(with_attack(base_source(repository, case.base), case, targets))
+    (directory / "toy.py").write_text((course.solutions / "toy.py").read_text())
+    for file_name, text in case.extra_files.items():
+        (directory / file_name).write_text(text)
+    return directory

@@ -1,0 +1,212 @@
+"""Isolated grading agrees with the in-process path on trusted code and says what went wrong otherwise."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PROJECT
+from torchkata import canary, channel, landlock
+from torchkata.classroom import classroom_report
+from torchkata.cli import main
+from torchkata.grade import grade_in_process
+from torchkata.gradebook import failure_rates, write_csv
+from torchkata.gradescope import gradescope_results
+from torchkata.isolated import grade_submissions
+from torchkata.limits import Limits
+from torchkata.mutants import load_mutants, write_overlay
+from torchkata.recorder import HIDDEN_WITHOUT_MESSAGE, public_feedback
+from torchkata.results import TestOutcome as Outcome
+from torchkata.results import build_result
+
+SLUG = "modules"
+TRUSTED = ("solutions", "starter", "mutant")
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], dict]:
+    root = tmp_path_factory.mktemp("submissions")
+    solution = (PROJECT.solutions / f"{SLUG}.py").read_text()
+    mutant = load_mutants(PROJECT.mutants / f"{SLUG}.py")[0]
+    texts = {
+        "syntax_error": "import torch\n\ndef broken(:\n    pass\n",
+        "import_error": solution + "\nimport a_module_that_does_not_exist\n",
+    }
+    dirs = {"solutions": PROJECT.solutions, "starter": PROJECT.starter,
+            "mutant": write_overlay(PROJECT.solutions / f"{SLUG}.py", mutant, root / "mutant")}
+    for name, text in texts.items():
+        (root / name).mkdir()
+        (root / name / f"{SLUG}.py").write_text(text)
+    (root / "missing").mkdir()
+    (root / "symlink").mkdir()
+    (root / "symlink" / f"{SLUG}.py").symlink_to(PROJECT.solutions / f"{SLUG}.py")
+    for name in ("missing", "symlink", "syntax_error", "import_error"):
+        dirs[name] = root / name
+    results = grade_submissions(dirs, [SLUG], PROJECT, Limits(wall_seconds=90, test_seconds=15), jobs=2)
+    return dirs, results
+
+
+@pytest.mark.parametrize("name", TRUSTED)
+def test_isolated_agrees_with_in_process(graded, name: str) -> None:
+    dirs, results = graded
+    assert results[name].to_dict() == grade_in_process(dirs[name], [SLUG], PROJECT).to_dict()
+    assert not results[name].chapters[SLUG].flags
+
+
+def _messages(results: dict, name: str) -> set[str]:
+    return {failure["message"] for kata in results[name].chapters[SLUG].katas.values() for failure in kata.failed}
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("syntax_error", f"importing {SLUG}.py failed: {SLUG}.py:3: SyntaxError"),
+        ("import_error", "ModuleNotFoundError: No module named 'a_module_that_does_not_exist'"),
+        ("missing", f"{SLUG}.py was not found in the submission"),
+        ("symlink", f"{SLUG}.py is a symbolic link; submit the file itself."),
+    ],
+)
+def test_a_module_that_cannot_load_fails_its_chapter_with_the_reason(graded, name: str, expected: str) -> None:
+    _, results = graded
+    chapter = results[name].chapters[SLUG]
+    assert chapter.points == 0 and chapter.max_points > 0
+    messages = _messages(results, name)
+    assert messages and all(expected in message for message in messages), messages
+    assert not any("torchkata-grade-" in message for message in messages), "a staged path leaked into a message"
+
+
+def test_frames_are_read_across_chunks_and_refused_when_malformed() -> None:
+    data = channel.encode({"t": "start", "id": "a"}) + channel.encode({"t": "end"})
+    reader = channel.FrameReader()
+    assert reader.feed(data[:3]) == []
+    assert reader.feed(data[3:]) == [{"t": "start", "id": "a"}, {"t": "end"}]
+    with pytest.raises(channel.ChannelError, match="bytes; the most allowed"):
+        channel.FrameReader().feed((channel.MAX_FRAME + 1).to_bytes(4, "big"))
+    with pytest.raises(channel.ChannelError, match="not JSON"):
+        channel.FrameReader().feed((3).to_bytes(4, "big") + b"{{{")
+    with pytest.raises(channel.ChannelError, match="holding list"):
+        channel.FrameReader().feed((2).to_bytes(4, "big") + b"[]")
+
+
+def test_canaries_are_interleaved_after_the_first_real_test() -> None:
+    real = [f"r{i}" for i in range(20)]
+    order = canary.interleave(real, ["c1", "c2", "c3"], random.Random(3))
+    assert [item for item in order if item.startswith("r")] == real
+    assert order[0] == "r0" and sorted(item for item in order if item.startswith("c")) == ["c1", "c2", "c3"]
+    plan = canary.make_plan(random.Random(4))
+    assert canary.alias_nodeid(f"graders/hidden/test_{SLUG}.py::test_x[a-b]", SLUG, plan.alias) == (
+        f"graders/hidden/test_{plan.alias}.py::test_x[a-b]"
+    )
+    compile(plan.sentinel_source, "sentinels", "exec")
+    assert len(plan.sentinel_nodeids("graders/public")) == len(canary.SENTINEL_BODIES)
+
+
+def test_hidden_feedback_keeps_the_graders_message_not_its_source() -> None:
+    explained = "the output layer is missing\nassert 256 == 10\n +  where 256 = len(out)"
+    assert public_feedback(explained, "hidden") == "the output layer is missing"
+    assert public_feedback("assert len(out) == 10", "hidden") == HIDDEN_WITHOUT_MESSAGE
+    assert public_feedback(explained, "public") == explained
+    assert public_feedback("", "hidden") == ""
+
+
+def test_limits_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match="wall_seconds must be positive"):
+        Limits(wall_seconds=0)
+    assert Limits.from_dict(Limits(memory_mib=5).to_dict()) == Limits(memory_mib=5)
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")
+def test_landlock_lets_a_child_write_only_where_it_is_allowed(tmp_path: Path) -> None:
+    allowed, outside = tmp_path / "allowed", tmp_path / "outside.txt"
+    allowed.mkdir()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            landlock.restrict_writes([allowed])
+            (allowed / "ok.txt").write_text("ok")
+            try:
+                outside.write_text("breach")
+                os.write(write, b"breach")
+            except PermissionError:
+                os.write(write, b"denied")
+        finally:
+            os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 16) == b"denied"
+    os.close(read)
+    assert (allowed / "ok.txt").read_text() == "ok" and not outside.exists()
+
+
+def _result(tampered: bool = False):
+    outcomes = [
+        Outcome("public/test_m.py::test_a", "m", "A", 1.0, "public", True),
+        Outcome("hidden/test_m.py::test_b", "m", "A", 2.0, "hidden", False, "A() returned 1; expected 2."),
+        Outcome("public/test_n.py::test_c", "n", "C", 1.0, "public", True),
+    ]
+    result = build_result(outcomes, {"m": ["A"], "n": ["C"]})
+    if tampered:
+        result.chapters["m"].flags["tampered"] = "a canary check passed"
+    return result
+
+
+def test_gradescope_results_name_every_test_and_hide_the_hidden_ones() -> None:
+    data = gradescope_results(_result(), execution_time=1.5)
+    assert (data["score"], data["max_score"], data["execution_time"]) == (2.0, 4.0, 1.5)
+    by_name = {test["name"]: test for test in data["tests"]}
+    hidden = by_name["m / A / hidden/test_m.py::test_b"]
+    assert hidden == {"name": "m / A / hidden/test_m.py::test_b", "score": 0.0, "max_score": 2.0, "status": "failed",
+                      "output": "A() returned 1; expected 2.", "tags": ["m", "A"], "visibility": "hidden"}
+    assert by_name["n / C / public/test_n.py::test_c"]["visibility"] == "visible"
+    assert sum(test["score"] for test in data["tests"]) == data["score"]
+    tampered = gradescope_results(_result(tampered=True))
+    assert tampered["score"] == 1.0 and "m: tampered: a canary check passed" in tampered["output"]
+    assert all(test["score"] == 0 for test in tampered["tests"] if test["name"].startswith("m /"))
+
+
+def test_classroom_report_exits_zero_only_at_full_marks() -> None:
+    text, status = classroom_report(_result())
+    assert status == 1 and "m: 1 / 3 points" in text and "A() returned 1; expected 2." in text
+    full = build_result([Outcome("public/test_n.py::test_c", "n", "C", 1.0, "public", True)], {"n": ["C"]})
+    assert classroom_report(full) == ("n: 1 / 1 points\n  ok   C: 1 / 1\nPASS: every check passes.", 0)
+
+
+def test_gradebook_writes_points_per_chapter_and_kata_and_ranks_failures(tmp_path: Path) -> None:
+    results = {"ada": _result(), "bob": _result(tampered=True)}
+    path = tmp_path / "grades.csv"
+    write_csv(results, path)
+    rows = list(csv.reader(path.open()))
+    assert rows[0] == ["submission", "points", "max_points", "m", "m/A", "n", "n/C", "flags"]
+    assert rows[1] == ["ada", "2", "4", "1", "1", "1", "1", ""]
+    assert rows[2] == ["bob", "1", "4", "0", "0", "1", "1", "m tampered: a canary check passed"]
+    worst = failure_rates(results)[0]
+    assert (worst.test, worst.failed, worst.graded, worst.rate) == ("hidden/test_m.py::test_b", 2, 2, 1.0)
+
+
+def test_grade_classroom_exits_zero_only_for_a_full_chapter(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["grade", "solutions", "--chapter", SLUG, "--classroom", "--in-process"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("PASS: every check passes.")
+    assert main(["grade", "starter", "--chapter", SLUG, "--classroom", "--in-process"]) == 1
+    assert "FAIL: some checks do not pass yet." in capsys.readouterr().out
+
+
+def test_grade_all_writes_the_csv_and_the_reports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name, source in (("ada", PROJECT.solutions), ("bob", PROJECT.starter)):
+        (tmp_path / "class" / name).mkdir(parents=True)
+        (tmp_path / "class" / name / f"{SLUG}.py").write_text((source / f"{SLUG}.py").read_text())
+    status = main(["grade-all", str(tmp_path / "class"), "-j", "2", "--chapter", SLUG,
+                   "--csv", str(tmp_path / "grades.csv"), "--json-dir", str(tmp_path / "json")])
+    assert status == 0
+    rows = {row["submission"]: row for row in csv.DictReader((tmp_path / "grades.csv").open())}
+    assert rows["ada"]["points"] == rows["ada"]["max_points"] and rows["bob"]["points"] == "0"
+    assert json.loads((tmp_path / "json" / "ada.json").read_text())["points"] == float(rows["ada"]["points"])
+    assert "checks that fail most often" in capsys.readouterr().out
+    gradescope = tmp_path / "results.json"
+    assert main(["grade", str(tmp_path / "class" / "ada"), "--chapter", SLUG, "--gradescope", str(gradescope)]) == 0
+    assert json.loads(gradescope.read_text())["score"] == float(rows["ada"]["points"])
