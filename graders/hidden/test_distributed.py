@@ -1,0 +1,326 @@
+"""Hidden checks for chapter 16, distributed: sharding against DistributedSampler, two gloo ranks against one process.
+
+The rank checks fork two workers that load the module under test from its file, join a gloo process group on
+127.0.0.1 (rank 0 opens the rendezvous store on a free port), run one scenario and send back what they hold. A
+worker that hangs is stopped after DEADLINE_S; the workers are always killed in ``finally``.
+"""
+
+import copy
+import importlib.util
+import io
+import multiprocessing
+import os
+import time
+from datetime import timedelta
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data.distributed import DistributedSampler
+
+from torchkata import checks
+
+WORLD_SIZE = 2
+COLLECTIVE_TIMEOUT_S = 6
+DEADLINE_S = 12
+LR = 0.1
+CAN_FORK_GLOO = (
+    "fork" in multiprocessing.get_all_start_methods() and dist.is_available() and dist.is_gloo_available()
+)
+NEEDS_FORK_GLOO = "the rank checks fork gloo workers; this platform has no fork start method or no gloo backend"
+
+# ---------------------------------------------------------------- two gloo ranks
+
+
+def _load_impl(path):
+    spec = importlib.util.spec_from_file_location("torchkata_rank_impl_distributed", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _join_group(rank, port_reader, port_writer):
+    timeout = timedelta(seconds=COLLECTIVE_TIMEOUT_S)
+    if rank == 0:
+        store = dist.TCPStore("127.0.0.1", 0, WORLD_SIZE, True, timeout=timeout, wait_for_workers=False)
+        for _ in range(WORLD_SIZE - 1):
+            port_writer.send(store.port)
+    else:
+        if not port_reader.poll(COLLECTIVE_TIMEOUT_S):
+            raise TimeoutError("rank 0 never opened the rendezvous store")
+        store = dist.TCPStore("127.0.0.1", port_reader.recv(), WORLD_SIZE, False, timeout=timeout)
+    dist.init_process_group("gloo", store=store, rank=rank, world_size=WORLD_SIZE, timeout=timeout)
+
+
+def _worker(rank, impl_path, scenario, port_reader, port_writer, results):
+    """Body of one forked rank: join the group, run the scenario, send (status, payload), exit at once."""
+    try:
+        torch.set_num_threads(1)
+        _join_group(rank, port_reader, port_writer)
+        outcome = ("ok", scenario(_load_impl(impl_path), rank, WORLD_SIZE))
+    except NotImplementedError as error:
+        outcome = ("not started", str(error))
+    except BaseException as error:  # noqa: BLE001 - everything a rank raises is reported to the grader
+        outcome = ("error", f"{type(error).__name__}: {error}")
+    try:
+        buffer = io.BytesIO()
+        torch.save(outcome, buffer)
+        results.send_bytes(buffer.getvalue())
+    finally:
+        os._exit(0)
+
+
+def _collect(workers, readers):
+    outcomes = []
+    deadline = time.monotonic() + DEADLINE_S
+    for rank, reader in enumerate(readers):
+        if not reader.poll(max(deadline - time.monotonic(), 0.0)):
+            outcomes.append(("error", f"no result within {DEADLINE_S} s: the rank hung (stuck in a collective?)"))
+            continue
+        try:
+            outcomes.append(torch.load(io.BytesIO(reader.recv_bytes()), weights_only=True))
+        except EOFError:
+            workers[rank].join(1)
+            outcomes.append(("error", f"the process died without a result (exit code {workers[rank].exitcode})"))
+    return outcomes
+
+
+def run_ranks(impl, scenario, call):
+    """scenario(module, rank, world_size) on WORLD_SIZE forked gloo ranks; the payloads, by rank."""
+    context = multiprocessing.get_context("fork")
+    port_reader, port_writer = context.Pipe(duplex=False)
+    channels = [context.Pipe(duplex=False) for _ in range(WORLD_SIZE)]
+    workers = [
+        context.Process(
+            target=_worker, args=(rank, impl.__file__, scenario, port_reader, port_writer, channels[rank][1]),
+            daemon=True,
+        )
+        for rank in range(WORLD_SIZE)
+    ]
+    try:
+        for worker in workers:
+            worker.start()
+        for _, writer in channels:
+            writer.close()
+        outcomes = _collect(workers, [reader for reader, _ in channels])
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.kill()
+            worker.join(5)
+        for connection in (port_reader, port_writer, *(reader for reader, _ in channels)):
+            connection.close()
+    not_started = [payload for status, payload in outcomes if status == "not started"]
+    if not_started:
+        raise NotImplementedError(not_started[0])
+    failures = [f"rank {rank}: {payload}" for rank, (status, payload) in enumerate(outcomes) if status != "ok"]
+    checks.check(not failures, f"{call} on {WORLD_SIZE} gloo processes failed: " + "; ".join(failures))
+    return [payload for _, payload in outcomes]
+
+
+# ---------------------------------------------------------------- shard_indices
+
+
+SHARD_SIZES = [0, 1, 2, 3, 5, 7, 10, 11, 16, 17, 33]
+WORLD_SIZES = [1, 2, 3, 4, 5, 8]
+
+
+@pytest.mark.kata("shard_indices")
+@pytest.mark.points(3)
+def test_shard_indices_match_distributed_sampler(impl):
+    for n in SHARD_SIZES:
+        for world_size in WORLD_SIZES:
+            for rank in range(world_size):
+                call = f"shard_indices({n}, {rank}, {world_size})"
+                got = checks.call(call, impl.shard_indices, n, rank, world_size)
+                want = list(DistributedSampler(range(n), num_replicas=world_size, rank=rank, shuffle=False))
+                checks.check(
+                    isinstance(got, list) and all(type(index) is int for index in got),
+                    f"{call} returned {checks.describe(got)}; expected a list of ints.",
+                )
+                checks.equal(
+                    got, want, call,
+                    "DistributedSampler pads the indices to a multiple of world_size by wrapping around to the "
+                    "start, then gives rank the indices rank, rank + world_size, ... (interleaved, no overlap).",
+                )
+
+
+@pytest.mark.kata("shard_indices")
+@pytest.mark.points(1)
+@pytest.mark.parametrize(
+    "args, name",
+    [((10, 3, 3), "rank"), ((10, -1, 3), "rank"), ((10, 0, 0), "world_size"), ((-4, 0, 2), "n")],
+    ids=["rank_too_large", "negative_rank", "world_size_0", "negative_n"],
+)
+def test_shard_indices_reject_bad_arguments(impl, args, name):
+    call = f"shard_indices{args}"
+    error = checks.raises(ValueError, lambda: impl.shard_indices(*args), call,
+                          f"Raise ValueError naming {name} when it is out of range.")
+    checks.check(name in str(error), f"{call} raised {error!r}; expected the message to name {name}.")
+
+
+# ---------------------------------------------------------------- average_gradients_
+
+
+class PartlyFrozen(nn.Module):
+    """A trained Linear-Tanh-Linear, a frozen layer, and a layer forward never uses (its grad stays None)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(4, 6)
+        self.frozen = nn.Linear(6, 6)
+        self.frozen.requires_grad_(False)
+        self.last = nn.Linear(6, 3)
+        self.unused = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.last(self.frozen(torch.tanh(self.first(x))))
+
+
+def _loss(model, x):
+    return model(x).square().mean() + 0.1 * model(x).sum()
+
+
+def _gradients_on(model, x):
+    twin = copy.deepcopy(model)
+    _loss(twin, x).backward()
+    return [None if p.grad is None else p.grad.detach().clone() for p in twin.parameters()]
+
+
+def _average_scenario(model, inputs):
+    def scenario(impl, rank, world_size):
+        _loss(model, inputs[rank]).backward()
+        impl.average_gradients_(model)
+        return [None if p.grad is None else p.grad.detach().clone() for p in model.parameters()]
+
+    return scenario
+
+
+@pytest.mark.kata("average_gradients_")
+@pytest.mark.points(3)
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=NEEDS_FORK_GLOO)
+def test_average_gradients_gives_every_rank_the_mean(impl):
+    model = PartlyFrozen()
+    inputs = [torch.randn(5, 4), 3 * torch.randn(5, 4) + 1]
+    per_rank = [_gradients_on(model, x) for x in inputs]
+    call = "average_gradients_(model) after each rank's own backward"
+    results = run_ranks(impl, _average_scenario(model, inputs), call)
+    names = [name for name, _ in model.named_parameters()]
+    for rank, grads in enumerate(results):
+        for name, got, *mine in zip(names, grads, *per_rank, strict=True):
+            if mine[0] is None:
+                checks.check(got is None, f"after {call}, rank {rank}'s {name} has a gradient; expected None "
+                             "(it is frozen or unused).", "Skip parameters whose .grad is None.")
+                continue
+            checks.tensor(got, f"rank {rank}'s {name}.grad after {call}")
+            checks.close(
+                got, (mine[0] + mine[1]) / WORLD_SIZE, f"rank {rank}'s {name}.grad after {call}",
+                "all_reduce with ReduceOp.SUM adds the ranks' gradients; divide by dist.get_world_size() for the "
+                "mean.", rtol=1e-5, atol=1e-6,
+            )
+
+
+# ---------------------------------------------------------------- ddp_train_step
+
+
+def _mlp(features, outputs):
+    return nn.Sequential(nn.Linear(features, 8), nn.Tanh(), nn.Linear(8, outputs))
+
+
+CONFIGS = {
+    "regression": (5, 3, 8, F.mse_loss),
+    "classification": (4, 3, 12, F.cross_entropy),
+}
+
+
+def _batches(features, outputs, size, loss_fn, steps=2):
+    batches = []
+    for _ in range(steps):
+        x = torch.randn(size, features)
+        y = torch.randint(0, outputs, (size,)) if loss_fn is F.cross_entropy else torch.randn(size, outputs)
+        batches.append((x, y))
+    return batches
+
+
+def _one_process(model, batches, loss_fn):
+    """The parameters after each step of plain SGD with momentum on the whole batch."""
+    twin = copy.deepcopy(model)
+    optimizer = torch.optim.SGD(twin.parameters(), lr=LR, momentum=0.9)
+    states = []
+    for x, y in batches:
+        optimizer.zero_grad()
+        loss_fn(twin(x), y).backward()
+        optimizer.step()
+        states.append([p.detach().clone() for p in twin.parameters()])
+    return states
+
+
+def _ddp_scenario(model, batches, loss_fn):
+    def scenario(impl, rank, world_size):
+        optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=0.9)
+        seen = []
+        model.register_forward_pre_hook(lambda module, args: seen.append(args[0].detach().clone()))
+        states, inputs = [], []
+        for batch in batches:
+            seen.clear()
+            impl.ddp_train_step(rank, world_size, model, batch, loss_fn, optimizer)
+            states.append([p.detach().clone() for p in model.parameters()])
+            inputs.append(list(seen))
+        return {"states": states, "inputs": inputs}
+
+    return scenario
+
+
+@pytest.mark.kata("ddp_train_step")
+@pytest.mark.points(3)
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=NEEDS_FORK_GLOO)
+def test_ddp_train_step_equals_one_process_on_the_whole_batch(impl, config):
+    features, outputs, size, loss_fn = CONFIGS[config]
+    model = _mlp(features, outputs)
+    batches = _batches(features, outputs, size, loss_fn)
+    expected = _one_process(model, batches, loss_fn)
+    call = f"two ddp_train_step calls (SGD lr={LR}, momentum=0.9) with batches of {size}"
+    results = run_ranks(impl, _ddp_scenario(model, batches, loss_fn), call)
+    for step, want in enumerate(expected):
+        for rank, result in enumerate(results):
+            for index, (got, p) in enumerate(zip(result["states"][step], want, strict=True)):
+                checks.close(
+                    got, p, f"rank {rank}'s parameter {index} after step {step + 1} of {call}",
+                    "Expected the parameters of one process stepping on the whole batch: average the gradients "
+                    "(all_reduce SUM, then divide by world_size) before optimizer.step(), with disjoint equal "
+                    "shares of the batch.", rtol=1e-4, atol=1e-6,
+                )
+        for index, (first, second) in enumerate(zip(results[0]["states"][step], results[1]["states"][step],
+                                                    strict=True)):
+            checks.close(second, first, f"rank 1's parameter {index} against rank 0's after step {step + 1}",
+                         "Every rank must end the step with identical parameters.", rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.kata("ddp_train_step")
+@pytest.mark.points(2)
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=NEEDS_FORK_GLOO)
+def test_ddp_train_step_each_rank_trains_on_its_own_share(impl):
+    features, outputs, size, loss_fn = CONFIGS["regression"]
+    model = _mlp(features, outputs)
+    batches = _batches(features, outputs, size, loss_fn, steps=1)
+    call = f"ddp_train_step(rank, {WORLD_SIZE}, model, batch of {size}, ...)"
+    results = run_ranks(impl, _ddp_scenario(model, batches, loss_fn), call)
+    shares = []
+    for rank, result in enumerate(results):
+        rows = result["inputs"][0]
+        count = sum(len(r) for r in rows)
+        checks.check(
+            count == size // WORLD_SIZE,
+            f"in {call}, rank {rank}'s model saw {count} rows; expected its share of {size // WORLD_SIZE}.",
+            "Each rank computes the loss on its own 1/world_size of the batch; the all_reduce combines them.",
+        )
+        shares.append(torch.cat(rows))
+    seen = sorted(map(tuple, torch.cat(shares).tolist()))
+    checks.check(
+        seen == sorted(map(tuple, batches[0][0].tolist())),
+        f"in {call}, the ranks' shares together are not the batch: some rows were used twice or not at all.",
+        "Give the ranks disjoint shares, e.g. rows rank * share to (rank + 1) * share.",
+    )

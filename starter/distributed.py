@@ -1,0 +1,57 @@
+"""Chapter 16: distributed. Data-parallel training by hand with torch.distributed (gloo, on CPU)."""
+
+from collections.abc import Callable
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    """value as an int >= minimum; TypeError or ValueError naming the argument otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def shard_indices(n: int, rank: int, world_size: int) -> list[int]:
+    """The indices of a dataset of n items that rank reads, as DistributedSampler(shuffle=False) gives them.
+
+    Every rank gets the same number of indices: the list is padded by wrapping around to its start.
+    """
+    # TODO: validate (n >= 0, world_size >= 1, 0 <= rank < world_size; ValueError naming the argument).
+    #   Pad range(n) to the next multiple of world_size by wrapping around to its start (index i of the
+    #   padded list is i % n, even when n < world_size), then give rank every world_size-th index
+    #   starting at rank: interleaved, as DistributedSampler does, not contiguous blocks.
+    raise NotImplementedError('shard_indices: not written yet, see the TODO above this line')
+
+
+def average_gradients_(model: nn.Module) -> None:
+    """Replace every parameter's gradient by its mean over all ranks of the default process group, in place."""
+    # TODO: for every parameter whose .grad is not None: dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
+    #   (every rank must make the same calls in the same order), then divide it by
+    #   dist.get_world_size(): all_reduce sums, and the step needs the mean.
+    raise NotImplementedError('average_gradients_: not written yet, see the TODO above this line')
+
+
+def ddp_train_step(
+    rank: int,
+    world_size: int,
+    model: nn.Module,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    optimizer: torch.optim.Optimizer,
+) -> float:
+    """One data-parallel step: rank trains on its equal share of the global batch (inputs, targets).
+
+    Every rank is called with the same batch and the same model; afterwards all hold identical parameters,
+    equal to one process stepping on the whole batch (for a loss that averages over the batch).
+    Returns this rank's loss as a float.
+    """
+    # TODO: split the batch into world_size equal shares (ValueError naming batch if its length is not a
+    #   multiple) and take this rank's share. optimizer.zero_grad(), loss_fn on the share, backward, then
+    #   average_gradients_(model) BEFORE optimizer.step(): the mean of the per-share mean gradients is
+    #   the full-batch gradient, and every rank then takes the same step.
+    raise NotImplementedError('ddp_train_step: not written yet, see the TODO above this line')
