@@ -1,0 +1,402 @@
+"""Hidden checks for chapter 06, lazy: materialisation, side effects of dry runs, hooks, any input size."""
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.modules import module as module_globals
+from torch.nn.parameter import is_lazy
+
+from torchkata import checks
+
+
+class GradModeProbe(nn.Module):
+    """Identity that records whether autograd was recording when it ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[bool] = []
+
+    def forward(self, x):
+        self.seen.append(torch.is_grad_enabled())
+        return x
+
+
+class Explode(nn.Module):
+    """A layer whose forward always fails."""
+
+    def forward(self, x):
+        raise RuntimeError("this layer always fails")
+
+
+class TwoInputs(nn.Module):
+    """forward(a, b) with one lazy layer per input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left = nn.LazyLinear(4)
+        self.right = nn.LazyLinear(4)
+
+    def forward(self, a, b):
+        return self.left(a) + self.right(b)
+
+
+class SmallConvNet(nn.Module):
+    """Nested, named children: features.0 .. features.2, flatten, head (lazy)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2))
+        self.flatten = nn.Flatten()
+        self.head = nn.LazyLinear(5)
+
+    def forward(self, x):
+        return self.head(self.flatten(self.features(x)))
+
+
+def _lazy_tensors(model: nn.Module) -> list[str]:
+    named = [*model.named_parameters(), *model.named_buffers()]
+    return [name for name, tensor in named if is_lazy(tensor)]
+
+
+def _modes(model: nn.Module) -> dict[str, bool]:
+    return {name or "<model>": module.training for name, module in model.named_modules()}
+
+
+def _lazy_net() -> nn.Sequential:
+    return nn.Sequential(nn.LazyLinear(8), nn.LazyBatchNorm1d(), nn.ReLU(), nn.Dropout(0.5), nn.LazyLinear(3))
+
+
+# ---------------------------------------------------------------- LazyMLP
+
+
+@pytest.mark.kata("LazyMLP")
+@pytest.mark.points(2)
+@pytest.mark.parametrize("in_features", [5, 11])
+def test_lazy_mlp_infers_the_input_width(impl, in_features):
+    model = checks.call("LazyMLP(8, 3)", impl.LazyMLP, 8, 3)
+    checks.check(
+        checks.submodules(model, nn.LazyLinear) and _lazy_tensors(model),
+        "LazyMLP(8, 3) has no uninitialised parameter before its first call; expected nn.LazyLinear layers.",
+        "nn.LazyLinear(out_features) leaves the weight's shape open until data arrives.",
+    )
+    x = torch.randn(4, in_features)
+    call = f"LazyMLP(8, 3)(x) with x of shape (4, {in_features})"
+    out = checks.call(call, model, x)
+    checks.shape(out, (4, 3), call, "LazyMLP(hidden, out_features) returns out_features scores for any input width.")
+    checks.check(not _lazy_tensors(model), f"after {call} these are still uninitialised: {_lazy_tensors(model)}.")
+    w1 = checks.parameter_of_shape(model, (8, in_features), "LazyMLP(8, 3) after its first call")
+    b1 = checks.parameter_of_shape(model, (8,), "LazyMLP(8, 3) after its first call")
+    w2 = checks.parameter_of_shape(model, (3, 8), "LazyMLP(8, 3) after its first call")
+    b2 = checks.parameter_of_shape(model, (3,), "LazyMLP(8, 3) after its first call")
+    expected = torch.relu(x @ w1.T + b1) @ w2.T + b2
+    checks.close(out, expected, call, "Expected LazyLinear -> ReLU -> LazyLinear returning logits.", 1e-4, 1e-5)
+
+
+@pytest.mark.kata("LazyMLP")
+@pytest.mark.points(1)
+def test_lazy_mlp_default_sizes_and_gradients(impl):
+    model = checks.call("LazyMLP()", impl.LazyMLP)
+    out = checks.call("LazyMLP()(x)", model, torch.randn(3, 20))
+    checks.parameter_count(model, 20 * 256 + 256 + 256 * 10 + 10, "LazyMLP() after a call on x of shape (3, 20)")
+    out.sum().backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    checks.check(not missing, f"after LazyMLP()(x).sum().backward() these parameters got no gradient: {missing}.")
+
+
+# ---------------------------------------------------------------- materialize
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(2)
+@pytest.mark.parametrize("in_features", [5, 11])
+def test_materialize_initialises_every_lazy_tensor(impl, in_features):
+    model = _lazy_net()
+    call = f"materialize(model, x) with x of shape (4, {in_features})"
+    result = checks.call(call, impl.materialize, model, torch.randn(4, in_features))
+    checks.check(result is model, f"{call} returned {checks.describe(result)}; expected the model itself.")
+    left = _lazy_tensors(model)
+    checks.check(not left, f"after {call} these parameters or buffers are still uninitialised: {left}.")
+    checks.parameter_of_shape(model, (8, in_features), f"the model after {call}")
+    checks.parameter_count(model, in_features * 8 + 8 + 2 * 8 + 8 * 3 + 3, f"the model after {call}")
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(1)
+def test_materialize_runs_under_no_grad(impl):
+    probe = GradModeProbe()
+    model = nn.Sequential(nn.LazyLinear(4), probe)
+    checks.call("materialize(model, x)", impl.materialize, model, torch.randn(2, 3, requires_grad=True))
+    checks.check(
+        probe.seen and not any(probe.seen),
+        f"during materialize(model, x) autograd was recording ({probe.seen}); expected the dry run "
+        "inside torch.no_grad().",
+    )
+    checks.check(torch.is_grad_enabled(), "after materialize(model, x) autograd is left switched off.")
+    checks.check(
+        all(p.grad is None for p in model.parameters()),
+        "after materialize(model, x) some parameters hold a gradient; a dry run computes none.",
+    )
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(1)
+def test_materialized_model_still_trains(impl):
+    model = _lazy_net()
+    checks.call("materialize(model, x)", impl.materialize, model, torch.randn(4, 6))
+    x = torch.randn(4, 6)
+    out = checks.call("model(x) then .sum().backward() after materialize(model, x)", lambda: model(x).sum().backward())
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    checks.check(
+        out is None and not missing,
+        f"after materialize(model, x), a training step left these parameters without a gradient: {missing}.",
+        "Parameters created under torch.inference_mode() cannot take part in autograd: use torch.no_grad().",
+    )
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(1)
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_materialize_keeps_the_mode(impl, training):
+    model = _lazy_net().train(training)
+    before = _modes(model)
+    checks.call("materialize(model, x)", impl.materialize, model, torch.randn(4, 6))
+    after = _modes(model)
+    changed = [name for name in before if before[name] != after[name]]
+    mode = "train" if training else "eval"
+    checks.check(
+        not changed,
+        f"materialize(model, x) on a model in {mode} mode changed the mode of {changed}; expected "
+        "every module's mode unchanged.",
+        "Remember each module's .training flag before the dry run and put it back afterwards.",
+    )
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(1)
+def test_materialize_leaves_batchnorm_statistics_untouched(impl):
+    model = _lazy_net().train()
+    checks.call("materialize(model, x)", impl.materialize, model, torch.randn(4, 6) * 3 + 5)
+    norm = checks.submodules(model, nn.BatchNorm1d)[0]
+    checks.close(
+        norm.running_mean, torch.zeros(8), "the BatchNorm running_mean after materialize(model, x) on a model in "
+        "train mode", "A dry run in train mode updates BatchNorm statistics: run it in eval mode.",
+    )
+    checks.check(
+        int(norm.num_batches_tracked) == 0,
+        f"after materialize(model, x) BatchNorm counted {int(norm.num_batches_tracked)} batch(es); expected 0.",
+        "A dry run in train mode updates BatchNorm statistics: run it in eval mode.",
+    )
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(1)
+def test_materialize_restores_the_mode_when_forward_raises(impl):
+    model = nn.Sequential(nn.LazyLinear(4), nn.Dropout(0.1), Explode()).train()
+    checks.raises(
+        RuntimeError, lambda: impl.materialize(model, torch.randn(2, 3)),
+        "materialize(model, x) with a model whose forward raises RuntimeError",
+        "Let the error propagate.",
+    )
+    left_in_eval = [name for name, training in _modes(model).items() if not training]
+    checks.check(
+        not left_in_eval,
+        f"after materialize(model, x) raised, {left_in_eval} were left in eval mode; expected train mode.",
+        "Restore the modes in a finally block.",
+    )
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(1)
+def test_materialize_passes_every_example_input(impl):
+    model = TwoInputs()
+    checks.call("materialize(TwoInputs(), a, b)", impl.materialize, model, torch.randn(2, 3), torch.randn(2, 7))
+    checks.check(not _lazy_tensors(model), "after materialize(TwoInputs(), a, b) some parameters are uninitialised.")
+    shapes = sorted(tuple(p.shape) for p in model.parameters() if p.dim() == 2)
+    checks.equal(
+        shapes, [(4, 3), (4, 7)], "materialize(TwoInputs(), a, b) with a (2, 3) and b (2, 7): weight shapes",
+        "Pass every example input to the model: model(*example_inputs).",
+    )
+    checks.raises(
+        (ValueError, TypeError), lambda: impl.materialize(_lazy_net()),
+        "materialize(model) with no example input",
+    )
+
+
+# ---------------------------------------------------------------- lazy_parameter_count
+
+
+@pytest.mark.kata("lazy_parameter_count")
+@pytest.mark.points(2)
+@pytest.mark.parametrize("in_features", [4, 9])
+def test_lazy_parameter_count_after_the_dry_run(impl, in_features):
+    shared = nn.Linear(6, 6)
+    model = nn.Sequential(
+        nn.LazyLinear(6), nn.LazyBatchNorm1d(), nn.ReLU(), shared, nn.ReLU(), shared, nn.LazyLinear(2)
+    )
+    call = f"lazy_parameter_count(model, x) with x of shape (3, {in_features})"
+    count = checks.call(call, impl.lazy_parameter_count, model, torch.randn(3, in_features))
+    expected = (in_features * 6 + 6) + 2 * 6 + (6 * 6 + 6) + (6 * 2 + 2)
+    checks.check(
+        isinstance(count, int) and not isinstance(count, bool),
+        f"{call} returned {checks.describe(count)}; expected a Python int.",
+    )
+    checks.equal(
+        int(count), expected, call,
+        "Materialise first, then count every parameter once (a shared layer once, buffers never).",
+    )
+
+
+@pytest.mark.kata("lazy_parameter_count")
+@pytest.mark.points(1)
+def test_lazy_parameter_count_of_an_initialised_model(impl):
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3))
+    call = "lazy_parameter_count(Sequential(Linear(4, 3), BatchNorm1d(3))) with no example input"
+    count = checks.call(call, impl.lazy_parameter_count, model)
+    checks.check(isinstance(count, int), f"{call} returned {checks.describe(count)}; expected an int.")
+    checks.equal(
+        int(count), 4 * 3 + 3 + 2 * 3, call,
+        "A model without lazy parameters needs no dry run; buffers are not parameters.",
+    )
+
+
+# ---------------------------------------------------------------- output_shapes
+
+
+def _reference_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tuple[str, tuple[int, ...]]]:
+    seen: list[tuple[str, tuple[int, ...]]] = []
+    handles = [
+        module.register_forward_hook(lambda m, i, o, name=name: seen.append((name, tuple(o.shape))))
+        for name, module in model.named_modules()
+        if not list(module.children())
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(input_shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+def _hook_state(model: nn.Module) -> dict[tuple[str, str], set]:
+    """The keys of every hook registry of every submodule, and of the global module hooks."""
+    state: dict[tuple[str, str], set] = {}
+    for name, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if "hook" in attr and isinstance(value, dict):
+                state[(name or "<model>", attr)] = set(value)
+        state[(name or "<model>", "forward attribute")] = {"forward"} & set(vars(module))
+    for attr, value in vars(module_globals).items():
+        if attr.startswith("_global") and isinstance(value, dict):
+            state[("<global>", attr)] = set(value)
+    return state
+
+
+def _leftover_hooks(before: dict[tuple[str, str], set], model: nn.Module) -> list[str]:
+    """Registries that gained an entry (a lazy layer removes its own init hook, so fewer is fine)."""
+    after = _hook_state(model)
+    return [f"{name}.{attr}" for (name, attr), keys in after.items() if keys - before.get((name, attr), set())]
+
+
+@pytest.mark.kata("output_shapes")
+@pytest.mark.points(2)
+@pytest.mark.parametrize("input_shape", [(2, 1, 8, 8), (3, 1, 12, 12)])
+def test_output_shapes_of_nested_leaves(impl, input_shape):
+    call = f"output_shapes(SmallConvNet(), {input_shape})"
+    shapes = checks.call(call, impl.output_shapes, SmallConvNet(), input_shape)
+    expected = _reference_shapes(SmallConvNet(), input_shape)
+    checks.check(
+        isinstance(shapes, list) and all(isinstance(entry, tuple) and len(entry) == 2 for entry in shapes),
+        f"{call} returned {checks.describe(shapes)}; expected a list of (name, shape) tuples.",
+    )
+    checks.equal(
+        [str(name) for name, _ in shapes], [name for name, _ in expected], f"{call}: the names",
+        "Leaf modules only (no containers), named as model.named_modules() names them, in call order.",
+    )
+    checks.equal(
+        checks.call(
+            f"reading the shapes that {call} returned as tuples of ints",
+            lambda: [tuple(int(size) for size in shape) for _, shape in shapes],
+        ),
+        [shape for _, shape in expected], f"{call}: the shapes",
+        "Record each leaf's output shape (the hook's third argument), not its input.",
+    )
+
+
+@pytest.mark.kata("output_shapes")
+@pytest.mark.points(2)
+def test_output_shapes_leaves_no_hook_behind(impl):
+    model = SmallConvNet()
+    before = _hook_state(model)
+    checks.call("output_shapes(SmallConvNet(), (2, 1, 8, 8))", impl.output_shapes, model, (2, 1, 8, 8))
+    leftover = _leftover_hooks(before, model)
+    checks.check(
+        not leftover,
+        f"after output_shapes(SmallConvNet(), (2, 1, 8, 8)) these hook registries still hold new hooks: {leftover}.",
+        "Keep the handle of every hook you register and call handle.remove() on each.",
+    )
+    call = "output_shapes(model, (2, 1, 8, 8)) called a second time"
+    again = checks.call(call, impl.output_shapes, model, (2, 1, 8, 8))
+    checks.equal(len(again), 5, f"{call}: the number of entries", "Hooks left from the first call record shapes twice.")
+
+
+@pytest.mark.kata("output_shapes")
+@pytest.mark.points(1)
+def test_output_shapes_removes_hooks_when_forward_raises(impl):
+    model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), Explode())
+    before = _hook_state(model)
+    checks.raises(
+        RuntimeError, lambda: impl.output_shapes(model, (2, 4)),
+        "output_shapes(model, (2, 4)) with a model whose last layer raises RuntimeError",
+        "Let the error propagate.",
+    )
+    leftover = _leftover_hooks(before, model)
+    checks.check(
+        not leftover,
+        f"after output_shapes(model, (2, 4)) raised, these hook registries still hold hooks: {leftover}.",
+        "Remove the hooks in a finally block so that they go also when the forward pass fails.",
+    )
+
+
+# ---------------------------------------------------------------- LazyCNN
+
+
+@pytest.mark.kata("LazyCNN")
+@pytest.mark.points(2)
+@pytest.mark.parametrize("size, num_classes", [(28, 10), (32, 10), (32, 7)])
+def test_lazy_cnn_accepts_any_image_size(impl, size, num_classes):
+    model = checks.call(f"LazyCNN({num_classes})", impl.LazyCNN, num_classes)
+    call = f"LazyCNN({num_classes})(x) with x of shape (3, 1, {size}, {size})"
+    out = checks.call(call, model, torch.randn(3, 1, size, size))
+    checks.shape(
+        out, (3, num_classes), call,
+        "The head gives num_classes scores per image; a fixed in_features (e.g. Linear(64 * 7 * 7, ...)) fits one "
+        "image size only: flatten, then nn.LazyLinear(num_classes).",
+    )
+    checks.check(not _lazy_tensors(model), f"after {call} these are still uninitialised: {_lazy_tensors(model)}.")
+
+
+@pytest.mark.kata("LazyCNN")
+@pytest.mark.points(1)
+def test_lazy_cnn_is_a_conv_stack_with_a_lazy_head(impl):
+    model = checks.call("LazyCNN()", impl.LazyCNN)
+    checks.check(
+        checks.submodules(model, nn.Conv2d),
+        "LazyCNN() holds no nn.Conv2d (or nn.LazyConv2d) layer; expected a convolutional stack.",
+    )
+    checks.check(
+        checks.submodules(model, nn.LazyLinear),
+        "LazyCNN() holds no nn.LazyLinear before its first call; expected the head to be one.",
+    )
+    model.eval()
+    x = torch.randn(3, 1, 32, 32)
+    out = checks.call("LazyCNN()(x)", model, x)
+    checks.close(
+        checks.call("LazyCNN()(x[2:])", model, x[2:]), out[2:].detach(),
+        "LazyCNN() in eval mode: model(x[2:]) against model(x)[2:]", "Each image's logits depend on that image only.",
+        1e-4, 1e-5,
+    )
+    model.train()
+    checks.call("LazyCNN()(x)", model, x).sum().backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None]
+    checks.check(not missing, f"after LazyCNN()(x).sum().backward() these parameters got no gradient: {missing}.")

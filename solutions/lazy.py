@@ -1,0 +1,137 @@
+"""Chapter 06: lazy. Layers that infer their input sizes from the first batch they see."""
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn.parameter import is_lazy
+
+
+class LazyMLP(nn.Module):
+    """LazyLinear(hidden) -> ReLU -> LazyLinear(out_features); the input width comes from the first batch."""
+
+    def __init__(self, hidden: int = 256, out_features: int = 10) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: two nn.LazyLinear layers, one with `hidden` outputs and one with `out_features`.
+        #   A lazy layer takes only its output size: in_features is filled in on the first call.
+        self.hidden = nn.LazyLinear(hidden)
+        self.out = nn.LazyLinear(out_features)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: hidden layer, ReLU, output layer; return the logits.
+        return self.out(torch.relu(self.hidden(X)))
+        ### END SOLUTION
+
+
+def materialize(model: nn.Module, *example_inputs: torch.Tensor) -> nn.Module:
+    """Give every lazy parameter its shape with one dry forward pass; return the same model.
+
+    The pass runs under torch.no_grad() and in eval mode, so it builds no graph and leaves
+    BatchNorm running statistics untouched. Every submodule gets back its own train/eval mode
+    afterwards, also when the pass raises (the error then propagates).
+    """
+    ### BEGIN SOLUTION
+    # TODO: remember each submodule's .training flag (model.modules()), switch to model.eval(),
+    #   run model(*example_inputs) inside torch.no_grad(), and restore the flags in a finally
+    #   block (set module.training directly: module.train(flag) would recurse into children).
+    #   No example inputs: raise ValueError naming example_inputs.
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
+    if not example_inputs:
+        raise ValueError("example_inputs must hold at least one example input for the dry run")
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(*example_inputs)
+    finally:
+        for module, training in modes:
+            module.training = training
+    return model
+    ### END SOLUTION
+
+
+def lazy_parameter_count(model: nn.Module, *example_inputs: torch.Tensor) -> int:
+    """How many numbers model's parameters hold (shared tensors once, buffers never).
+
+    A model that still has uninitialised (lazy) parameters is materialised first with a dry
+    run on example_inputs; a model without any needs no example inputs.
+    """
+    ### BEGIN SOLUTION
+    # TODO: an uninitialised parameter has no shape yet (its numel() raises), so first check
+    #   torch.nn.parameter.is_lazy(p) for every parameter and, if any is lazy, run your
+    #   materialize(model, *example_inputs). Then sum p.numel() over model.parameters().
+    if any(is_lazy(p) for p in model.parameters()):
+        if not example_inputs:
+            raise ValueError("example_inputs are needed: the model has uninitialised parameters")
+        materialize(model, *example_inputs)
+    return sum(p.numel() for p in model.parameters())
+    ### END SOLUTION
+
+
+def output_shapes(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
+    """(qualified name, output shape) of each leaf module, in call order, from one dry run.
+
+    The dry run feeds torch.zeros(input_shape). No hook stays registered afterwards, also when
+    the forward pass raises.
+    """
+    ### BEGIN SOLUTION
+    # TODO: register a forward hook (module.register_forward_hook) on every leaf module of
+    #   model.named_modules() (a leaf has no children) that appends (name, tuple(output.shape));
+    #   run the model on torch.zeros(input_shape) under torch.no_grad(), and remove every
+    #   handle in a finally block.
+    shape = tuple(input_shape)
+    if not all(isinstance(size, int) and size > 0 for size in shape):
+        raise ValueError(f"input_shape must hold positive ints, got {input_shape!r}")
+    shapes: list[tuple[str, tuple[int, ...]]] = []
+
+    def recorder(name: str):
+        def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
+            shapes.append((name, tuple(output.shape)))
+
+        return hook
+
+    handles = [
+        module.register_forward_hook(recorder(name))
+        for name, module in model.named_modules()
+        if next(module.children(), None) is None
+    ]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(shape))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+    ### END SOLUTION
+
+
+class LazyCNN(nn.Module):
+    """Conv -> ReLU -> MaxPool twice, Flatten, then an nn.LazyLinear head: any image size works."""
+
+    def __init__(self, num_classes: int = 10) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: a convolutional stack (e.g. Conv2d(1, 16, 3, padding=1), ReLU, MaxPool2d(2),
+        #   Conv2d(16, 32, 3, padding=1), ReLU, MaxPool2d(2), Flatten) and an
+        #   nn.LazyLinear(num_classes) head, which works out the flattened size itself.
+        self.features = nn.Sequential(
+            nn.LazyConv2d(16, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, kernel_size=3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+        )
+        self.head = nn.LazyLinear(num_classes)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: the head applied to the flattened features; return logits.
+        return self.head(self.features(X))
+        ### END SOLUTION
