@@ -1,0 +1,184 @@
+"""Chapter 07: layers. Custom layers with and without parameters, written from tensor operations."""
+
+import math
+
+import torch
+from torch import nn
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    """Raise TypeError/ValueError naming the argument unless value is a positive int."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be positive, got {value}")
+
+
+class CenteredLayer(nn.Module):
+    """Subtracts the mean of all entries: X - X.mean(). No parameters."""
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: subtract the mean over every entry of X (X.mean() with no dim), keeping the
+        #   result a tensor so that gradients flow through the mean too.
+        return X - X.mean()
+        ### END SOLUTION
+
+
+class MyLinear(nn.Module):
+    """relu(X @ weight + bias) with parameters weight (in_units, units) and bias (units,)."""
+
+    def __init__(self, in_units: int, units: int) -> None:
+        super().__init__()
+        _check_positive_int("in_units", in_units)
+        _check_positive_int("units", units)
+        ### BEGIN SOLUTION
+        # TODO: two attributes named weight, shape (in_units, units), and bias, shape (units,),
+        #   filled e.g. by torch.randn and wrapped in nn.Parameter: that registers them, so they
+        #   are trained, saved and moved with the module.
+        self.weight = nn.Parameter(torch.randn(in_units, units))
+        self.bias = nn.Parameter(torch.randn(units))
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: X @ self.weight + self.bias, then ReLU.
+        return torch.relu(X @ self.weight + self.bias)
+        ### END SOLUTION
+
+
+class Swish(nn.Module):
+    """x * sigmoid(beta * x); beta is a trainable scalar Parameter only when learnable=True."""
+
+    def __init__(self, beta: float = 1.0, learnable: bool = False) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: with learnable=True keep beta as a scalar nn.Parameter (from torch.tensor);
+        #   otherwise as a plain float (or a buffer), so that the module has no parameters.
+        self.beta = nn.Parameter(torch.tensor(float(beta))) if learnable else float(beta)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: X * torch.sigmoid(self.beta * X).
+        return X * torch.sigmoid(self.beta * X)
+        ### END SOLUTION
+
+
+class MyDropout(nn.Module):
+    """Inverted dropout: in train mode zero each entry with probability p and scale the rest by 1/(1-p)."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: store p; raise ValueError naming p unless 0 <= p < 1 (p = 1 would drop everything
+        #   and divide by zero), TypeError if it is not a number.
+        if isinstance(p, bool) or not isinstance(p, int | float):
+            raise TypeError(f"p must be a float, got {type(p).__name__}")
+        if not 0 <= p < 1:
+            raise ValueError(f"p must be in [0, 1), got {p}")
+        self.p = float(p)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: in eval mode (not self.training) return X unchanged. In train mode keep each
+        #   entry where torch.rand_like(X) >= p, zero the rest, and divide by (1 - p) so the
+        #   expected value stays X. Do not modify X in place.
+        if not self.training or self.p == 0:
+            return X
+        keep = torch.rand_like(X) >= self.p
+        return X * keep / (1 - self.p)
+        ### END SOLUTION
+
+
+class SelfAttention(nn.Module):
+    """Single-head scaled dot-product self-attention, (B, T, D) -> (B, T, D).
+
+    Query, key and value are linear projections of x (three nn.Linear(d_model, d_model), or one
+    fused nn.Linear(d_model, 3 * d_model)); there is no output projection. forward(x, mask)
+    takes an optional bool mask of shape (T, T) or (B, T, T) where True means "may attend".
+    """
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        _check_positive_int("d_model", d_model)
+        ### BEGIN SOLUTION
+        # TODO: the query, key and value projections: nn.Linear(d_model, d_model) each.
+        self.query = nn.Linear(d_model, d_model)
+        self.key = nn.Linear(d_model, d_model)
+        self.value = nn.Linear(d_model, d_model)
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: scores = q @ k.transpose(-2, -1) / sqrt(D), shape (B, T, T); where the mask is
+        #   False set the score to -inf (scores.masked_fill(~mask, float("-inf"))); softmax over
+        #   the last dim (each query's weights sum to 1); return weights @ v.
+        #   A mask that is not bool: TypeError; not (T, T) or (B, T, T): ValueError.
+        q, k, v = self.query(x), self.key(x), self.value(x)
+        scores = q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1])
+        if mask is not None:
+            if mask.dtype != torch.bool:
+                raise TypeError(f"mask must be a bool tensor, got {mask.dtype}")
+            if mask.shape[-2:] != scores.shape[-2:] or mask.dim() not in (2, 3):
+                raise ValueError(f"mask must have shape (T, T) or (B, T, T), got {tuple(mask.shape)}")
+            scores = scores.masked_fill(~mask, float("-inf"))
+        return torch.softmax(scores, dim=-1) @ v
+        ### END SOLUTION
+
+
+class TensorReduction(nn.Module):
+    """y[b, k] = sum over i, j of weight[i, j, k] * x[b, i] * x[b, j], for x of shape (B, in_features)."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        _check_positive_int("in_features", in_features)
+        _check_positive_int("out_features", out_features)
+        ### BEGIN SOLUTION
+        # TODO: one parameter of shape (in_features, in_features, out_features), e.g.
+        #   torch.randn(...) / in_features.
+        self.weight = nn.Parameter(torch.randn(in_features, in_features, out_features) / in_features)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: torch.einsum with one letter per index: x_i, x_j and W[i, j, k] give y_k,
+        #   with a batch letter on x and y.
+        return torch.einsum("bi,bj,ijk->bk", X, X, self.weight)
+        ### END SOLUTION
+
+
+class FourierHalf(nn.Module):
+    """The first n // 2 coefficients of torch.fft.fft along the last dim (of length n). No parameters."""
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: torch.fft.fft(X) (along the last dim by default), then keep the first
+        #   X.shape[-1] // 2 entries of the last dim. The result is complex.
+        return torch.fft.fft(X)[..., : X.shape[-1] // 2]
+        ### END SOLUTION
+
+
+class MyLayerNorm(nn.Module):
+    """Layer normalisation over the last dim, like nn.LayerNorm(features, eps)."""
+
+    def __init__(self, features: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        _check_positive_int("features", features)
+        ### BEGIN SOLUTION
+        # TODO: store eps; a learnable weight of ones and a learnable bias of zeros, both of
+        #   shape (features,), as nn.Parameter.
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(features))
+        self.bias = nn.Parameter(torch.zeros(features))
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: mean and *population* variance (unbiased=False) over the last dim, keepdim=True;
+        #   (X - mean) / sqrt(var + eps), then * weight + bias.
+        mean = X.mean(dim=-1, keepdim=True)
+        var = X.var(dim=-1, unbiased=False, keepdim=True)
+        return (X - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+        ### END SOLUTION
