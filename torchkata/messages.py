@@ -36,6 +36,8 @@ def failure_message(error: BaseException, slug: str | None, impl_dir: Path | Non
         )
     elif isinstance(error, AssertionError) or type(error).__name__ in {"Failed", "Exit"}:
         text = str(getattr(error, "msg", None) or error) or type(error).__name__
+        if error.__cause__ is not None:  # a crash that checks.call reported: say where it happened
+            text += _where(error.__cause__, slug, impl_dir)
     else:
         text = f"{type(error).__name__}: {error}{_where(error, slug, impl_dir)}"
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 3] + "..."
