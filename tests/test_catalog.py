@@ -70,7 +70,9 @@ def test_chapters_are_numbered_in_course_order():
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=PRESENT)
 def test_katas_match_the_catalogue(chapter):
-    assert [kata.name for kata in chapter.katas] == CATALOGUE[chapter.slug]
+    names = [kata.name for kata in chapter.katas]
+    in_catalogue = [name for name in names if name in CATALOGUE[chapter.slug]]
+    assert in_catalogue == CATALOGUE[chapter.slug], "every catalogue kata, in catalogue order (extras welcome)"
     module = load_module(PROJECT.solutions, chapter.slug)
     for kata in chapter.katas:
         assert hasattr(module, kata.name), f"solutions/{chapter.slug}.py lacks {kata.name}"

@@ -114,3 +114,18 @@ def test_gradcheck_explains_a_wrong_backward():
     x = torch.randn(3, dtype=torch.float64, requires_grad=True)
     checks.gradcheck(lambda t: t * t, (x,), "square(x)")
     assert "gradients do not match finite differences" in _message(checks.gradcheck, Wrong.apply, (x,), "Square")
+
+
+def test_equal_refuses_values_with_a_rigged_eq():
+    class AlwaysEqual(int):
+        def __eq__(self, other):
+            return True
+
+        def __ne__(self, other):
+            return False
+
+    assert "holds a AlwaysEqual" in _message(checks.equal, AlwaysEqual(3), 7946, "count_parameters(m)")
+    assert "holds a AlwaysEqual" in _message(checks.equal, [AlwaysEqual(1)], [2], "f()")
+    assert "returned True; expected 1" in _message(checks.equal, True, 1, "f()")
+    checks.equal({"a": (1, 2.5, None)}, {"a": (1, 2.5, None)}, "f()")
+    checks.equal(torch.Size([2, 3]), torch.Size([2, 3]), "x.shape")

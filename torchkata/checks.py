@@ -145,9 +145,43 @@ def close(
     )
 
 
+_PLAIN_TYPES = (int, float, bool, str, bytes, type(None), tuple, list, dict, set, frozenset)
+_TORCH_VALUE_TYPES = (torch.dtype, torch.device, torch.Size)
+
+
+def _foreign_type(value: Any) -> type | None:
+    """The first type in ``value`` that is not a built-in value type (whose == a submission could rig)."""
+    kind = type(value)
+    if kind in _TORCH_VALUE_TYPES:
+        return None
+    if kind not in _PLAIN_TYPES:
+        return kind
+    if kind is dict:
+        items: Iterable[Any] = [*value.keys(), *value.values()]
+    elif kind in (tuple, list, set, frozenset):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _foreign_type(item)
+        if found is not None:
+            return found
+    return None
+
+
 def equal(actual: Any, expected: Any, call: str, hint: str | None = None) -> None:
-    """Plain values (ints, tuples, lists, dicts of them) compare equal."""
-    if actual != expected:
+    """Plain values (ints, strings, tuples, lists, dicts of them) compare equal.
+
+    ``actual`` must be made of built-in types, so an object with a rigged ``__eq__`` cannot pass.
+    """
+    foreign = _foreign_type(actual)
+    if foreign is not None and _foreign_type(expected) is None:
+        raise _fail(
+            f"{call} returned {describe(actual)}, which holds a {foreign.__name__}; "
+            f"expected {describe(expected)} made of plain Python values.",
+            hint,
+        )
+    if type(actual) is not type(expected) or actual != expected:
         raise _fail(f"{call} returned {describe(actual)}; expected {describe(expected)}.", hint)
 
 
