@@ -129,3 +129,16 @@ def test_equal_refuses_values_with_a_rigged_eq():
     assert "returned True; expected 1" in _message(checks.equal, True, 1, "f()")
     checks.equal({"a": (1, 2.5, None)}, {"a": (1, 2.5, None)}, "f()")
     checks.equal(torch.Size([2, 3]), torch.Size([2, 3]), "x.shape")
+
+
+def test_tensor_subclasses_cannot_rig_comparisons():
+    class Agreeable(torch.Tensor):
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            if func in (torch.equal, torch.allclose):
+                return True
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    fake = torch.zeros(3).as_subclass(Agreeable)
+    assert "returned a Agreeable; expected a plain torch.Tensor" in _message(checks.close, fake, torch.ones(3), "f(x)")
+    checks.close(nn.Parameter(torch.ones(3)), torch.ones(3), "layer.weight")

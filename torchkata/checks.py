@@ -66,9 +66,11 @@ def check(condition: object, message: str, hint: str | None = None) -> None:
 
 
 def tensor(value: Any, call: str, hint: str | None = None) -> torch.Tensor:
-    """``value`` must be a torch.Tensor."""
+    """``value`` must be a plain torch.Tensor (or nn.Parameter): a subclass could rig comparisons."""
     if not isinstance(value, torch.Tensor):
         raise _fail(f"{call} returned {describe(value)}; expected a torch.Tensor.", hint)
+    if type(value) not in (torch.Tensor, nn.Parameter):
+        raise _fail(f"{call} returned a {type(value).__name__}; expected a plain torch.Tensor.", hint)
     return value
 
 
