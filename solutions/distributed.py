@@ -43,7 +43,10 @@ def average_gradients_(model: nn.Module) -> None:
     ### BEGIN SOLUTION
     # TODO: for every parameter whose .grad is not None: dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
     #   (every rank must make the same calls in the same order), then divide it by
-    #   dist.get_world_size(): all_reduce sums, and the step needs the mean.
+    #   dist.get_world_size(): all_reduce sums, and the step needs the mean. A model that is not an
+    #   nn.Module is a TypeError naming model.
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     world_size = dist.get_world_size()
     for param in model.parameters():
         if param.grad is not None:

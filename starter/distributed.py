@@ -32,7 +32,8 @@ def average_gradients_(model: nn.Module) -> None:
     """Replace every parameter's gradient by its mean over all ranks of the default process group, in place."""
     # TODO: for every parameter whose .grad is not None: dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
     #   (every rank must make the same calls in the same order), then divide it by
-    #   dist.get_world_size(): all_reduce sums, and the step needs the mean.
+    #   dist.get_world_size(): all_reduce sums, and the step needs the mean. A model that is not an
+    #   nn.Module is a TypeError naming model.
     raise NotImplementedError('average_gradients_: not written yet, see the TODO above this line')
 
 

@@ -48,6 +48,35 @@ def test_autocast_forward_matches_low_precision_linear(impl, dtype):
     )
 
 
+class AutocastProbe(nn.Module):
+    """A Linear layer that notes whether autocast was on, and in which dtype, while its forward ran."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+        self.seen: list[tuple[bool, torch.dtype]] = []
+
+    def forward(self, x):
+        self.seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return self.linear(x)
+
+
+@pytest.mark.kata("autocast_forward")
+@pytest.mark.points(2)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
+def test_autocast_forward_runs_the_model_under_autocast(impl, dtype):
+    probe = AutocastProbe()
+    call = f"autocast_forward(model, x, 'cpu', {dtype})"
+    checks.call(call, impl.autocast_forward, probe, torch.randn(4, 3), "cpu", dtype)
+    checks.check(
+        probe.seen == [(True, dtype)],
+        f"during {call} the model's forward saw (autocast enabled, dtype) = {probe.seen}; expected "
+        f"[(True, {dtype})], one call.",
+        "Call the model once, inside torch.autocast(device_type=device_type, dtype=dtype); casting the result "
+        "afterwards is not the same thing.",
+    )
+
+
 @pytest.mark.kata("autocast_forward")
 @pytest.mark.points(2)
 def test_autocast_forward_leaves_the_model_in_float32(impl):
