@@ -1,0 +1,233 @@
+"""Chapter 10: data. Datasets, collate functions, samplers and reproducible loaders."""
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+
+def _check_index(index: int, length: int) -> int:
+    """A non-negative index into a sequence of ``length`` items; IndexError outside it."""
+    if not -length <= index < length:
+        raise IndexError(f"index {index} is out of range for a dataset of {length} items")
+    return index % length
+
+
+class PairDataset(Dataset):
+    """(X[i], y[i]) pairs; ``transform`` (if given) is applied to X[i] each time an item is read.
+
+    X is an (N, ...) tensor and y an (N, ...) tensor with the same N, else ValueError.
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        ### BEGIN SOLUTION
+        # TODO: keep X, y and transform; raise ValueError (naming X and y) when len(X) != len(y).
+        #   Do not apply the transform here: a random augmentation must differ at every read.
+        if len(X) != len(y):
+            raise ValueError(f"X and y must have the same length, got len(X)={len(X)} and len(y)={len(y)}")
+        self.X = X
+        self.y = y
+        self.transform = transform
+        ### END SOLUTION
+
+    def __len__(self) -> int:
+        ### BEGIN SOLUTION
+        # TODO: the number of samples.
+        return len(self.X)
+        ### END SOLUTION
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ### BEGIN SOLUTION
+        # TODO: return (x, y) for this index, with self.transform applied to x only (when set).
+        x = self.X[index]
+        if self.transform is not None:
+            x = self.transform(x)
+        return x, self.y[index]
+        ### END SOLUTION
+
+
+class WindowDataset(Dataset):
+    """Sliding windows over a series of shape (N, ...): input window, then the next ``horizon`` steps.
+
+    Item i is (series[i : i + window], series[i + window : i + window + horizon]); there are
+    N - window - horizon + 1 items, and an index past the last raises IndexError. window or horizon
+    below 1, or a series shorter than window + horizon, raise ValueError.
+    """
+
+    def __init__(self, series: torch.Tensor, window: int, horizon: int = 1) -> None:
+        ### BEGIN SOLUTION
+        # TODO: validate window >= 1, horizon >= 1 and len(series) >= window + horizon (ValueError
+        #   naming the argument), then keep the three values.
+        if window < 1:
+            raise ValueError(f"window must be at least 1, got {window}")
+        if horizon < 1:
+            raise ValueError(f"horizon must be at least 1, got {horizon}")
+        if len(series) < window + horizon:
+            raise ValueError(
+                f"series of length {len(series)} is shorter than window + horizon = {window + horizon}"
+            )
+        self.series = series
+        self.window = window
+        self.horizon = horizon
+        ### END SOLUTION
+
+    def __len__(self) -> int:
+        ### BEGIN SOLUTION
+        # TODO: how many start positions leave room for a full window AND a full horizon?
+        return len(self.series) - self.window - self.horizon + 1
+        ### END SOLUTION
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ### BEGIN SOLUTION
+        # TODO: raise IndexError past the end (so no short window slips out), then slice the
+        #   input window and the target that starts right after it.
+        start = _check_index(index, len(self))
+        split = start + self.window
+        return self.series[start:split], self.series[split : split + self.horizon]
+        ### END SOLUTION
+
+
+class CharDataset(Dataset):
+    """Character-level language modelling: x is seq_len character ids, y the same text shifted by one.
+
+    ``stoi`` maps each character to its id and ``itos`` maps ids back; the vocabulary is the
+    sorted unique characters of ``text``. Items are int64 tensors of shape (seq_len,); there is one
+    per start position with a full target, and an index past the last raises IndexError.
+    """
+
+    def __init__(self, text: str, seq_len: int) -> None:
+        ### BEGIN SOLUTION
+        # TODO: build the vocabulary from sorted(set(text)), the stoi dict and its inverse itos,
+        #   and the whole text encoded once as an int64 tensor. seq_len must be at least 1 and
+        #   shorter than the text (ValueError naming seq_len).
+        if seq_len < 1 or seq_len >= len(text):
+            raise ValueError(f"seq_len must be between 1 and len(text) - 1 = {len(text) - 1}, got {seq_len}")
+        self.seq_len = seq_len
+        self.itos = sorted(set(text))
+        self.stoi = {char: index for index, char in enumerate(self.itos)}
+        self.ids = torch.tensor([self.stoi[char] for char in text], dtype=torch.int64)
+        ### END SOLUTION
+
+    def __len__(self) -> int:
+        ### BEGIN SOLUTION
+        # TODO: every start position with seq_len + 1 characters after it (input plus one target).
+        return len(self.ids) - self.seq_len
+        ### END SOLUTION
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        ### BEGIN SOLUTION
+        # TODO: x = ids[i : i + seq_len] and y = ids[i + 1 : i + seq_len + 1] (IndexError past the end).
+        start = _check_index(index, len(self))
+        chunk = self.ids[start : start + self.seq_len + 1]
+        return chunk[:-1], chunk[1:]
+        ### END SOLUTION
+
+
+def pad_collate(
+    batch: Sequence[tuple[torch.Tensor, int | torch.Tensor]], pad_value: float = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Collate (sequence, label) items of different lengths into one padded batch.
+
+    Sequences have shape (T_i, ...) and labels are ints or 0-d tensors. Returns
+    (padded (B, T_max, ...) filled with pad_value past each length, lengths (B,) int64,
+    labels (B,)), all in the order of ``batch``. An empty batch raises ValueError.
+    """
+    ### BEGIN SOLUTION
+    # TODO: torch.nn.utils.rnn.pad_sequence(..., batch_first=True, padding_value=pad_value) pads
+    #   the sequences; the lengths are the original len() of each one as an int64 tensor, and
+    #   the labels stack into one tensor (torch.as_tensor works for ints and 0-d tensors).
+    if len(batch) == 0:
+        raise ValueError("batch must hold at least one (sequence, label) item")
+    sequences = [sequence for sequence, _ in batch]
+    lengths = torch.tensor([len(sequence) for sequence in sequences], dtype=torch.int64)
+    labels = torch.stack([torch.as_tensor(label) for _, label in batch])
+    padded = pad_sequence(sequences, batch_first=True, padding_value=pad_value)
+    return padded, lengths, labels
+    ### END SOLUTION
+
+
+def balanced_loader(
+    dataset: Dataset,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    """A DataLoader that draws every class about equally often, whatever the class counts.
+
+    ``labels`` (N,) holds the class of each sample of ``dataset``. One epoch draws len(dataset)
+    samples with replacement, each with probability proportional to 1 / (count of its class),
+    using ``generator`` when one is given. A labels/dataset length mismatch raises ValueError.
+    """
+    ### BEGIN SOLUTION
+    # TODO: count each class (torch.bincount), give every SAMPLE the weight 1 / count[its label],
+    #   and pass those weights to torch.utils.data.WeightedRandomSampler(weights,
+    #   num_samples=len(dataset), replacement=True, generator=generator); then a DataLoader with
+    #   sampler=... (no shuffle).
+    labels = torch.as_tensor(labels)
+    if len(labels) != len(dataset):
+        raise ValueError(f"labels has {len(labels)} entries but dataset has {len(dataset)} samples")
+    counts = torch.bincount(labels)
+    weights = 1.0 / counts[labels].double()
+    sampler = WeightedRandomSampler(weights, num_samples=len(dataset), replacement=True, generator=generator)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler)
+    ### END SOLUTION
+
+
+class MemmapDataset(Dataset):
+    """Rows of a raw binary array file (as written by ``ndarray.tofile``), read lazily.
+
+    The file holds an array of this ``shape`` and ``dtype``; item i is row i as a tensor of shape
+    shape[1:]. Only the rows asked for are read, so the file may be far larger than memory. A file
+    whose size does not match shape and dtype raises ValueError.
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
+        ### BEGIN SOLUTION
+        # TODO: open the file with np.memmap(path, dtype=dtype, mode="r", shape=shape) (nothing is
+        #   read yet) after checking that its size in bytes is prod(shape) * itemsize. Never
+        #   np.fromfile/np.load or np.array(the memmap) here: that reads the whole file.
+        shape = tuple(shape)
+        expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        size = os.path.getsize(path)
+        if size != expected:
+            raise ValueError(f"shape {shape} of dtype {np.dtype(dtype)} needs {expected} bytes; the file has {size}")
+        self.array = np.memmap(path, dtype=dtype, mode="r", shape=shape)
+        ### END SOLUTION
+
+    def __len__(self) -> int:
+        ### BEGIN SOLUTION
+        # TODO: the number of rows, shape[0].
+        return self.array.shape[0]
+        ### END SOLUTION
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: copy just this row out of the memmap (np.array(self.array[i])) and turn it into a
+        #   tensor with torch.from_numpy.
+        return torch.from_numpy(np.array(self.array[index]))
+        ### END SOLUTION
+
+
+def seeded_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0) -> DataLoader:
+    """A shuffling DataLoader whose order depends only on ``seed``, never on the global RNG state.
+
+    The same seed gives the same sequence of epochs, another seed another order; workers'
+    NumPy and random streams are seeded from it too. The global RNGs are left untouched.
+    """
+    ### BEGIN SOLUTION
+    # TODO: a torch.Generator seeded with seed, passed as DataLoader(..., shuffle=True,
+    #   generator=..., num_workers=num_workers). The loader draws each worker's base seed from that
+    #   generator and seeds the worker's torch, random and NumPy from it, so never seed workers with
+    #   the same constant, and never call torch.manual_seed (it changes everyone's random numbers).
+    generator = torch.Generator()
+    generator.manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers, generator=generator)
+    ### END SOLUTION

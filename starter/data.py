@@ -1,0 +1,158 @@
+"""Chapter 10: data. Datasets, collate functions, samplers and reproducible loaders."""
+
+import os
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.nn.utils.rnn import pad_sequence
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+
+
+def _check_index(index: int, length: int) -> int:
+    """A non-negative index into a sequence of ``length`` items; IndexError outside it."""
+    if not -length <= index < length:
+        raise IndexError(f"index {index} is out of range for a dataset of {length} items")
+    return index % length
+
+
+class PairDataset(Dataset):
+    """(X[i], y[i]) pairs; ``transform`` (if given) is applied to X[i] each time an item is read.
+
+    X is an (N, ...) tensor and y an (N, ...) tensor with the same N, else ValueError.
+    """
+
+    def __init__(
+        self,
+        X: torch.Tensor,
+        y: torch.Tensor,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        # TODO: keep X, y and transform; raise ValueError (naming X and y) when len(X) != len(y).
+        #   Do not apply the transform here: a random augmentation must differ at every read.
+        raise NotImplementedError('PairDataset.__init__: not written yet, see the TODO above this line')
+
+    def __len__(self) -> int:
+        # TODO: the number of samples.
+        raise NotImplementedError('PairDataset.__len__: not written yet, see the TODO above this line')
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # TODO: return (x, y) for this index, with self.transform applied to x only (when set).
+        raise NotImplementedError('PairDataset.__getitem__: not written yet, see the TODO above this line')
+
+
+class WindowDataset(Dataset):
+    """Sliding windows over a series of shape (N, ...): input window, then the next ``horizon`` steps.
+
+    Item i is (series[i : i + window], series[i + window : i + window + horizon]); there are
+    N - window - horizon + 1 items, and an index past the last raises IndexError. window or horizon
+    below 1, or a series shorter than window + horizon, raise ValueError.
+    """
+
+    def __init__(self, series: torch.Tensor, window: int, horizon: int = 1) -> None:
+        # TODO: validate window >= 1, horizon >= 1 and len(series) >= window + horizon (ValueError
+        #   naming the argument), then keep the three values.
+        raise NotImplementedError('WindowDataset.__init__: not written yet, see the TODO above this line')
+
+    def __len__(self) -> int:
+        # TODO: how many start positions leave room for a full window AND a full horizon?
+        raise NotImplementedError('WindowDataset.__len__: not written yet, see the TODO above this line')
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # TODO: raise IndexError past the end (so no short window slips out), then slice the
+        #   input window and the target that starts right after it.
+        raise NotImplementedError('WindowDataset.__getitem__: not written yet, see the TODO above this line')
+
+
+class CharDataset(Dataset):
+    """Character-level language modelling: x is seq_len character ids, y the same text shifted by one.
+
+    ``stoi`` maps each character to its id and ``itos`` maps ids back; the vocabulary is the
+    sorted unique characters of ``text``. Items are int64 tensors of shape (seq_len,); there is one
+    per start position with a full target, and an index past the last raises IndexError.
+    """
+
+    def __init__(self, text: str, seq_len: int) -> None:
+        # TODO: build the vocabulary from sorted(set(text)), the stoi dict and its inverse itos,
+        #   and the whole text encoded once as an int64 tensor. seq_len must be at least 1 and
+        #   shorter than the text (ValueError naming seq_len).
+        raise NotImplementedError('CharDataset.__init__: not written yet, see the TODO above this line')
+
+    def __len__(self) -> int:
+        # TODO: every start position with seq_len + 1 characters after it (input plus one target).
+        raise NotImplementedError('CharDataset.__len__: not written yet, see the TODO above this line')
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # TODO: x = ids[i : i + seq_len] and y = ids[i + 1 : i + seq_len + 1] (IndexError past the end).
+        raise NotImplementedError('CharDataset.__getitem__: not written yet, see the TODO above this line')
+
+
+def pad_collate(
+    batch: Sequence[tuple[torch.Tensor, int | torch.Tensor]], pad_value: float = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Collate (sequence, label) items of different lengths into one padded batch.
+
+    Sequences have shape (T_i, ...) and labels are ints or 0-d tensors. Returns
+    (padded (B, T_max, ...) filled with pad_value past each length, lengths (B,) int64,
+    labels (B,)), all in the order of ``batch``. An empty batch raises ValueError.
+    """
+    # TODO: torch.nn.utils.rnn.pad_sequence(..., batch_first=True, padding_value=pad_value) pads
+    #   the sequences; the lengths are the original len() of each one as an int64 tensor, and
+    #   the labels stack into one tensor (torch.as_tensor works for ints and 0-d tensors).
+    raise NotImplementedError('pad_collate: not written yet, see the TODO above this line')
+
+
+def balanced_loader(
+    dataset: Dataset,
+    labels: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+) -> DataLoader:
+    """A DataLoader that draws every class about equally often, whatever the class counts.
+
+    ``labels`` (N,) holds the class of each sample of ``dataset``. One epoch draws len(dataset)
+    samples with replacement, each with probability proportional to 1 / (count of its class),
+    using ``generator`` when one is given. A labels/dataset length mismatch raises ValueError.
+    """
+    # TODO: count each class (torch.bincount), give every SAMPLE the weight 1 / count[its label],
+    #   and pass those weights to torch.utils.data.WeightedRandomSampler(weights,
+    #   num_samples=len(dataset), replacement=True, generator=generator); then a DataLoader with
+    #   sampler=... (no shuffle).
+    raise NotImplementedError('balanced_loader: not written yet, see the TODO above this line')
+
+
+class MemmapDataset(Dataset):
+    """Rows of a raw binary array file (as written by ``ndarray.tofile``), read lazily.
+
+    The file holds an array of this ``shape`` and ``dtype``; item i is row i as a tensor of shape
+    shape[1:]. Only the rows asked for are read, so the file may be far larger than memory. A file
+    whose size does not match shape and dtype raises ValueError.
+    """
+
+    def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
+        # TODO: open the file with np.memmap(path, dtype=dtype, mode="r", shape=shape) (nothing is
+        #   read yet) after checking that its size in bytes is prod(shape) * itemsize. Never
+        #   np.fromfile/np.load or np.array(the memmap) here: that reads the whole file.
+        raise NotImplementedError('MemmapDataset.__init__: not written yet, see the TODO above this line')
+
+    def __len__(self) -> int:
+        # TODO: the number of rows, shape[0].
+        raise NotImplementedError('MemmapDataset.__len__: not written yet, see the TODO above this line')
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        # TODO: copy just this row out of the memmap (np.array(self.array[i])) and turn it into a
+        #   tensor with torch.from_numpy.
+        raise NotImplementedError('MemmapDataset.__getitem__: not written yet, see the TODO above this line')
+
+
+def seeded_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0) -> DataLoader:
+    """A shuffling DataLoader whose order depends only on ``seed``, never on the global RNG state.
+
+    The same seed gives the same sequence of epochs, another seed another order; workers'
+    NumPy and random streams are seeded from it too. The global RNGs are left untouched.
+    """
+    # TODO: a torch.Generator seeded with seed, passed as DataLoader(..., shuffle=True,
+    #   generator=..., num_workers=num_workers). The loader draws each worker's base seed from that
+    #   generator and seeds the worker's torch, random and NumPy from it, so never seed workers with
+    #   the same constant, and never call torch.manual_seed (it changes everyone's random numbers).
+    raise NotImplementedError('seeded_loader: not written yet, see the TODO above this line')
