@@ -1,0 +1,222 @@
+"""Chapter 11: training. Seeding, the training and evaluation loops, early stopping, a capstone."""
+
+import copy
+import math
+import random
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's random, NumPy's global RNG and torch (CPU and every GPU) with ``seed``."""
+    ### BEGIN SOLUTION
+    # TODO: three libraries, three RNGs: random.seed, np.random.seed and torch.manual_seed (which
+    #   also seeds CUDA). seed must be an int in [0, 2**32), else ValueError naming it.
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    ### END SOLUTION
+
+
+def train_epoch(model: nn.Module, loader: Batches, loss_fn: LossFn, optimizer: torch.optim.Optimizer) -> float:
+    """One pass over ``loader`` in train mode, one optimizer step per batch.
+
+    ``loss_fn`` returns the mean loss of a batch. Returns the mean loss per sample over the epoch
+    (batches of different sizes weigh by their size) as a Python float.
+    """
+    ### BEGIN SOLUTION
+    # TODO: model.train(); for each (inputs, targets): optimizer.zero_grad(), loss = loss_fn(model(inputs),
+    #   targets), loss.backward(), optimizer.step(). Sum loss.item() * batch size and divide by the
+    #   number of samples (a plain mean of batch losses overweights a short last batch).
+    model.train()
+    total, count = 0.0, 0
+    for inputs, targets in loader:
+        optimizer.zero_grad()
+        loss = loss_fn(model(inputs), targets)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(inputs)
+        count += len(inputs)
+    if count == 0:
+        raise ValueError("loader yielded no batches")
+    return total / count
+    ### END SOLUTION
+
+
+def evaluate(model: nn.Module, loader: Batches, loss_fn: LossFn) -> tuple[float, float]:
+    """(mean loss per sample, accuracy) of a classifier over ``loader``, computed without a graph.
+
+    The model outputs (N, C) logits and targets are class indices (N,). It runs in eval mode
+    under torch.no_grad(); afterwards the model is back in the mode it was in before the call.
+    """
+    ### BEGIN SOLUTION
+    # TODO: remember model.training, switch to model.eval(), and loop under torch.no_grad(): sum
+    #   loss.item() * batch size and the correct predictions (outputs.argmax(dim=1) == targets),
+    #   then divide both by the number of samples. Restore the mode with model.train(was_training),
+    #   in a finally block so an error does not leave the model in eval mode.
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    try:
+        with torch.no_grad():
+            for inputs, targets in loader:
+                outputs = model(inputs)
+                total_loss += loss_fn(outputs, targets).item() * len(inputs)
+                correct += int((outputs.argmax(dim=1) == targets).sum())
+                count += len(inputs)
+    finally:
+        model.train(was_training)
+    if count == 0:
+        raise ValueError("loader yielded no batches")
+    return total_loss / count, correct / count
+    ### END SOLUTION
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Batches,
+    val_loader: Batches,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    patience: int,
+) -> dict:
+    """Train for up to ``epochs`` epochs with early stopping on the validation loss.
+
+    After each epoch (train_epoch, then evaluate on val_loader) the epoch improves when its
+    validation loss is strictly lower than every earlier one. Training stops once ``patience``
+    epochs in a row bring no improvement, and the weights of the best epoch are loaded back into
+    ``model``. Returns the history: {"train_loss": [...], "val_loss": [...], "val_acc": [...]}, one
+    entry per epoch run, and "best_epoch", the 0-based index of the best one. epochs and patience
+    below 1 raise ValueError.
+    """
+    ### BEGIN SOLUTION
+    # TODO: loop over epochs with train_epoch and evaluate, appending to the history. Keep the best
+    #   validation loss and a COPY of the best weights (copy.deepcopy(model.state_dict()): a plain
+    #   state_dict() holds the live tensors and changes as training goes on); count the epochs since
+    #   the last improvement and stop when the count reaches patience. Finally model.load_state_dict.
+    if epochs < 1:
+        raise ValueError(f"epochs must be at least 1, got {epochs}")
+    if patience < 1:
+        raise ValueError(f"patience must be at least 1, got {patience}")
+    history: dict = {"train_loss": [], "val_loss": [], "val_acc": [], "best_epoch": 0}
+    best_loss, best_state, stale = math.inf, copy.deepcopy(model.state_dict()), 0
+    for epoch in range(epochs):
+        history["train_loss"].append(train_epoch(model, train_loader, loss_fn, optimizer))
+        val_loss, val_acc = evaluate(model, val_loader, loss_fn)
+        history["val_loss"].append(val_loss)
+        history["val_acc"].append(val_acc)
+        if val_loss < best_loss:
+            best_loss, best_state, stale = val_loss, copy.deepcopy(model.state_dict()), 0
+            history["best_epoch"] = epoch
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    model.load_state_dict(best_state)
+    return history
+    ### END SOLUTION
+
+
+class LinearRegressionManual:
+    """Linear regression y = X @ weight + bias trained by hand: autograd for the gradient, no optimizer.
+
+    ``predict(X)`` maps (N, n_features) to (N,). ``fit(X, y, epochs)`` takes ``epochs`` full-batch
+    gradient descent steps with learning rate ``lr`` on the mean squared error and returns the loss
+    of each epoch (before its step). X with the wrong shape, or y not of shape (N,), raise ValueError.
+    """
+
+    def __init__(self, n_features: int, lr: float) -> None:
+        ### BEGIN SOLUTION
+        # TODO: a weight of shape (n_features,) and a bias of shape (1,), both leaf tensors with
+        #   requires_grad=True (zeros are fine: the problem is convex), and keep lr.
+        self.weight = torch.zeros(n_features, requires_grad=True)
+        self.bias = torch.zeros(1, requires_grad=True)
+        self.lr = lr
+        ### END SOLUTION
+
+    def predict(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: X @ weight + bias, of shape (N,) like y (an (N, 1) prediction against an (N,) target
+        #   broadcasts to (N, N) inside the loss).
+        return X @ self.weight + self.bias
+        ### END SOLUTION
+
+    def fit(self, X: torch.Tensor, y: torch.Tensor, epochs: int) -> list[float]:
+        ### BEGIN SOLUTION
+        # TODO: check the shapes, then per epoch: loss = ((predict(X) - y) ** 2).mean(); loss.backward();
+        #   under torch.no_grad() move each parameter by -lr * its .grad, then zero the grads
+        #   (param.grad.zero_()), or the next backward adds to them.
+        if X.ndim != 2 or X.shape[1] != self.weight.shape[0]:
+            raise ValueError(f"X must have shape (N, {self.weight.shape[0]}), got {tuple(X.shape)}")
+        if y.shape != X.shape[:1]:
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {tuple(y.shape)}")
+        losses = []
+        for _ in range(epochs):
+            loss = ((self.predict(X) - y) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                for param in (self.weight, self.bias):
+                    param -= self.lr * param.grad
+                    param.grad.zero_()
+            losses.append(loss.item())
+        return losses
+        ### END SOLUTION
+
+
+class LinearRegressionModule(nn.Module):
+    """Linear regression as a module: one nn.Linear(n_features, 1); forward maps (N, n_features) to (N,)."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: one nn.Linear(n_features, 1).
+        self.linear = nn.Linear(n_features, 1)
+        ### END SOLUTION
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: the linear layer's (N, 1) output without its last dimension: .squeeze(-1). A bare
+        #   .squeeze() also drops the batch dimension when N == 1.
+        return self.linear(X).squeeze(-1)
+        ### END SOLUTION
+
+
+def train_digits() -> tuple[nn.Module, float]:
+    """Capstone: a classifier for scikit-learn's bundled 8x8 digits, >= 0.95 test accuracy in under 30 s.
+
+    Load the data inside this function with ``load_digits()`` (no download), hold out a fifth of it
+    as a test split and train on the rest. The returned model takes (N, 64) float32 pixel values
+    divided by 16 (so in [0, 1]) and returns (N, 10) logits. Returns (model, its accuracy on the
+    held-out split, a float in [0, 1]).
+    """
+    ### BEGIN SOLUTION
+    # TODO: X = torch.tensor(digits.data, dtype=torch.float32) / 16, y = torch.tensor(digits.target);
+    #   split with a torch.randperm; a small MLP (64 -> 128 -> ReLU -> 10) trained with Adam
+    #   (lr 1e-2) and CrossEntropyLoss for about fifteen epochs of shuffled batches of 64 is plenty.
+    #   Reuse train_epoch and evaluate.
+    digits = load_digits()
+    X = torch.tensor(digits.data, dtype=torch.float32) / 16.0
+    y = torch.tensor(digits.target, dtype=torch.int64)
+    order = torch.randperm(len(X))
+    test, train = order[: len(X) // 5], order[len(X) // 5 :]
+    train_loader = DataLoader(TensorDataset(X[train], y[train]), batch_size=64, shuffle=True)
+    test_loader = DataLoader(TensorDataset(X[test], y[test]), batch_size=256)
+    model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(15):
+        train_epoch(model, train_loader, loss_fn, optimizer)
+    _, accuracy = evaluate(model, test_loader, loss_fn)
+    return model, accuracy
+    ### END SOLUTION

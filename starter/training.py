@@ -1,0 +1,126 @@
+"""Chapter 11: training. Seeding, the training and evaluation loops, early stopping, a capstone."""
+
+import copy
+import math
+import random
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python's random, NumPy's global RNG and torch (CPU and every GPU) with ``seed``."""
+    # TODO: three libraries, three RNGs: random.seed, np.random.seed and torch.manual_seed (which
+    #   also seeds CUDA). seed must be an int in [0, 2**32), else ValueError naming it.
+    raise NotImplementedError('set_seed: not written yet, see the TODO above this line')
+
+
+def train_epoch(model: nn.Module, loader: Batches, loss_fn: LossFn, optimizer: torch.optim.Optimizer) -> float:
+    """One pass over ``loader`` in train mode, one optimizer step per batch.
+
+    ``loss_fn`` returns the mean loss of a batch. Returns the mean loss per sample over the epoch
+    (batches of different sizes weigh by their size) as a Python float.
+    """
+    # TODO: model.train(); for each (inputs, targets): optimizer.zero_grad(), loss = loss_fn(model(inputs),
+    #   targets), loss.backward(), optimizer.step(). Sum loss.item() * batch size and divide by the
+    #   number of samples (a plain mean of batch losses overweights a short last batch).
+    raise NotImplementedError('train_epoch: not written yet, see the TODO above this line')
+
+
+def evaluate(model: nn.Module, loader: Batches, loss_fn: LossFn) -> tuple[float, float]:
+    """(mean loss per sample, accuracy) of a classifier over ``loader``, computed without a graph.
+
+    The model outputs (N, C) logits and targets are class indices (N,). It runs in eval mode
+    under torch.no_grad(); afterwards the model is back in the mode it was in before the call.
+    """
+    # TODO: remember model.training, switch to model.eval(), and loop under torch.no_grad(): sum
+    #   loss.item() * batch size and the correct predictions (outputs.argmax(dim=1) == targets),
+    #   then divide both by the number of samples. Restore the mode with model.train(was_training),
+    #   in a finally block so an error does not leave the model in eval mode.
+    raise NotImplementedError('evaluate: not written yet, see the TODO above this line')
+
+
+def fit(
+    model: nn.Module,
+    train_loader: Batches,
+    val_loader: Batches,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    epochs: int,
+    patience: int,
+) -> dict:
+    """Train for up to ``epochs`` epochs with early stopping on the validation loss.
+
+    After each epoch (train_epoch, then evaluate on val_loader) the epoch improves when its
+    validation loss is strictly lower than every earlier one. Training stops once ``patience``
+    epochs in a row bring no improvement, and the weights of the best epoch are loaded back into
+    ``model``. Returns the history: {"train_loss": [...], "val_loss": [...], "val_acc": [...]}, one
+    entry per epoch run, and "best_epoch", the 0-based index of the best one. epochs and patience
+    below 1 raise ValueError.
+    """
+    # TODO: loop over epochs with train_epoch and evaluate, appending to the history. Keep the best
+    #   validation loss and a COPY of the best weights (copy.deepcopy(model.state_dict()): a plain
+    #   state_dict() holds the live tensors and changes as training goes on); count the epochs since
+    #   the last improvement and stop when the count reaches patience. Finally model.load_state_dict.
+    raise NotImplementedError('fit: not written yet, see the TODO above this line')
+
+
+class LinearRegressionManual:
+    """Linear regression y = X @ weight + bias trained by hand: autograd for the gradient, no optimizer.
+
+    ``predict(X)`` maps (N, n_features) to (N,). ``fit(X, y, epochs)`` takes ``epochs`` full-batch
+    gradient descent steps with learning rate ``lr`` on the mean squared error and returns the loss
+    of each epoch (before its step). X with the wrong shape, or y not of shape (N,), raise ValueError.
+    """
+
+    def __init__(self, n_features: int, lr: float) -> None:
+        # TODO: a weight of shape (n_features,) and a bias of shape (1,), both leaf tensors with
+        #   requires_grad=True (zeros are fine: the problem is convex), and keep lr.
+        raise NotImplementedError('LinearRegressionManual.__init__: not written yet, see the TODO above this line')
+
+    def predict(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: X @ weight + bias, of shape (N,) like y (an (N, 1) prediction against an (N,) target
+        #   broadcasts to (N, N) inside the loss).
+        raise NotImplementedError('LinearRegressionManual.predict: not written yet, see the TODO above this line')
+
+    def fit(self, X: torch.Tensor, y: torch.Tensor, epochs: int) -> list[float]:
+        # TODO: check the shapes, then per epoch: loss = ((predict(X) - y) ** 2).mean(); loss.backward();
+        #   under torch.no_grad() move each parameter by -lr * its .grad, then zero the grads
+        #   (param.grad.zero_()), or the next backward adds to them.
+        raise NotImplementedError('LinearRegressionManual.fit: not written yet, see the TODO above this line')
+
+
+class LinearRegressionModule(nn.Module):
+    """Linear regression as a module: one nn.Linear(n_features, 1); forward maps (N, n_features) to (N,)."""
+
+    def __init__(self, n_features: int) -> None:
+        super().__init__()
+        # TODO: one nn.Linear(n_features, 1).
+        raise NotImplementedError('LinearRegressionModule.__init__: not written yet, see the TODO above this line')
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        # TODO: the linear layer's (N, 1) output without its last dimension: .squeeze(-1). A bare
+        #   .squeeze() also drops the batch dimension when N == 1.
+        raise NotImplementedError('LinearRegressionModule.forward: not written yet, see the TODO above this line')
+
+
+def train_digits() -> tuple[nn.Module, float]:
+    """Capstone: a classifier for scikit-learn's bundled 8x8 digits, >= 0.95 test accuracy in under 30 s.
+
+    Load the data inside this function with ``load_digits()`` (no download), hold out a fifth of it
+    as a test split and train on the rest. The returned model takes (N, 64) float32 pixel values
+    divided by 16 (so in [0, 1]) and returns (N, 10) logits. Returns (model, its accuracy on the
+    held-out split, a float in [0, 1]).
+    """
+    # TODO: X = torch.tensor(digits.data, dtype=torch.float32) / 16, y = torch.tensor(digits.target);
+    #   split with a torch.randperm; a small MLP (64 -> 128 -> ReLU -> 10) trained with Adam
+    #   (lr 1e-2) and CrossEntropyLoss for about fifteen epochs of shuffled batches of 64 is plenty.
+    #   Reuse train_epoch and evaluate.
+    raise NotImplementedError('train_digits: not written yet, see the TODO above this line')
