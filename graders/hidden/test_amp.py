@@ -535,6 +535,14 @@ def test_checkpointed_sequential_replays_dropout(impl):
 # ---------------------------------------------------------------- param_bytes
 
 
+def _byte_counts(impl, model, call):
+    """param_bytes(model) as a plain dict (a defaultdict or other dict subclass is fine)."""
+    result = checks.call(call, impl.param_bytes, model)
+    checks.check(isinstance(result, dict), f"{call} returned {checks.describe(result)}; expected a dict mapping "
+                 "each dtype to a number of bytes.")
+    return dict(result)
+
+
 class TiedEncoder(nn.Module):
     """Two Linear layers tied to one weight, one Linear used twice, and a non-persistent buffer."""
 
@@ -564,9 +572,9 @@ def test_param_bytes_counts_every_dtype_and_buffer(impl, features):
         torch.float16: 2 * (8 * 3 + 3),
     }
     call = f"param_bytes(Sequential(Linear({features}, 8), BatchNorm1d(8), Linear(8, 3).half()))"
-    result = checks.call(call, impl.param_bytes, model)
+    result = _byte_counts(impl, model, call)
     checks.equal(
-        dict(result), expected, call,
+        result, expected, call,
         "Count buffers too (BatchNorm's running statistics and its int64 counter), at t.element_size() bytes "
         "per element of each tensor's own dtype.",
     )
@@ -581,10 +589,10 @@ def test_param_bytes_counts_every_dtype_and_buffer(impl, features):
 def test_param_bytes_counts_shared_tensors_once(impl):
     model = TiedEncoder(6, 3)
     call = "param_bytes(TiedEncoder(6, 3)) with a tied weight, a Linear used twice and a non-persistent buffer"
-    result = checks.call(call, impl.param_bytes, model)
+    result = _byte_counts(impl, model, call)
     expected = {torch.float32: 4 * (6 * 3 + 3 * 3), torch.int32: 4 * 6}
     checks.equal(
-        dict(result), expected, call,
+        result, expected, call,
         "A module reached twice holds its tensors once: iterate model.parameters() and model.buffers(), which skip "
         "duplicates, rather than state_dict() or every submodule's own parameters.",
     )
@@ -595,8 +603,7 @@ def test_param_bytes_counts_shared_tensors_once(impl):
 def test_param_bytes_on_the_meta_device(impl):
     model = nn.Linear(4096, 2048, device="meta", dtype=torch.bfloat16)
     call = "param_bytes(nn.Linear(4096, 2048, device='meta', dtype=torch.bfloat16))"
-    result = checks.call(call, impl.param_bytes, model)
-    checks.equal(dict(result), {torch.bfloat16: 2 * (4096 * 2048 + 2048)}, call,
+    checks.equal(_byte_counts(impl, model, call), {torch.bfloat16: 2 * (4096 * 2048 + 2048)}, call,
                  "Count from shapes and dtypes (numel() * element_size()): no memory has to be read.")
 
 

@@ -57,7 +57,9 @@ def test_checkpointed_sequential_output(impl):
 @pytest.mark.points(1)
 def test_param_bytes_of_a_linear_layer(impl):
     result = checks.call("param_bytes(nn.Linear(4, 3))", impl.param_bytes, nn.Linear(4, 3))
+    checks.check(isinstance(result, dict), f"param_bytes(nn.Linear(4, 3)) returned {checks.describe(result)}; "
+                 "expected a dict mapping each dtype to a number of bytes.")
     checks.equal(
-        result, {torch.float32: (4 * 3 + 3) * 4}, "param_bytes(nn.Linear(4, 3))",
+        dict(result), {torch.float32: (4 * 3 + 3) * 4}, "param_bytes(nn.Linear(4, 3))",
         "15 float32 parameters of 4 bytes each: 60 bytes, keyed by torch.float32.",
     )
