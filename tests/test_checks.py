@@ -142,3 +142,12 @@ def test_tensor_subclasses_cannot_rig_comparisons():
     fake = torch.zeros(3).as_subclass(Agreeable)
     assert "returned a Agreeable; expected a plain torch.Tensor" in _message(checks.close, fake, torch.ones(3), "f(x)")
     checks.close(nn.Parameter(torch.ones(3)), torch.ones(3), "layer.weight")
+
+
+def test_descriptions_do_not_change_between_runs():
+    class Opaque:
+        pass
+
+    assert checks.describe(Opaque()) == "a Opaque object"
+    assert checks.describe(nn.ReLU()) == "a ReLU module"
+    assert checks.describe("x" * 100).endswith("...") and len(checks.describe("x" * 100)) == 80

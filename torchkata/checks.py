@@ -40,6 +40,8 @@ def describe(value: Any) -> str:
         return text if value.device.type == "cpu" else f"{text}, on {value.device}"
     if isinstance(value, nn.Module):
         return f"a {type(value).__name__} module"
+    if type(value).__repr__ is object.__repr__:
+        return f"a {type(value).__name__} object"  # the default repr holds an address that changes per run
     text = repr(value)
     return text if len(text) <= 80 else f"{text[:77]}..."
 

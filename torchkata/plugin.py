@@ -113,7 +113,7 @@ def impl(request: pytest.FixtureRequest) -> ModuleType:
 
 @pytest.fixture(autouse=True)
 def _graded_test_state(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Seed every RNG before a grader test and undo global torch settings a kata may change."""
+    """Seed every RNG and use one thread for a grader test; undo global torch settings a kata may change."""
     if request.node.get_closest_marker("kata") is None:
         yield
         return
@@ -125,11 +125,15 @@ def _graded_test_state(request: pytest.FixtureRequest) -> Iterator[None]:
     torch.manual_seed(0)
     grad_enabled = torch.is_grad_enabled()
     default_dtype = torch.get_default_dtype()
+    threads = torch.get_num_threads()
+    # Tiny models run many times slower on several threads of a busy machine; one is steady.
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.set_grad_enabled(grad_enabled)
         torch.set_default_dtype(default_dtype)
+        torch.set_num_threads(threads)
 
 
 @pytest.hookimpl(wrapper=True)
