@@ -148,6 +148,32 @@ def test_check_a_syntax_error_is_shown_once_with_its_line(course: Path, capsys) 
     assert "Traceback" not in out and str(course) not in out
 
 
+def test_check_a_half_written_kata_points_at_the_method_still_to_write(course: Path, capsys) -> None:
+    half = MLP_DONE.replace(
+        "        return self.output(F.relu(self.hidden(X)))",
+        "        # TODO: apply the layers\n        raise NotImplementedError('MLP.forward: not written yet')",
+    )
+    path = write_kata(course, "MLP", half)
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "TODO: apply the layers" in text)
+    status, out, _ = run_cli(capsys, "check", "MLP")
+    assert status == 1
+    row = kata_row(out, "MLP")
+    assert "failing" in row and "(1 of 2 checks fail)" in row, "the parameter count already passes"
+    assert f"starter/modules.py:{line}" in row
+    assert "not started: MLP.forward" in out and "TODO: apply the layers" in out
+    assert "Traceback" not in out
+
+
+def test_check_a_kata_without_checks_is_not_done(course: Path, capsys) -> None:
+    toml = next((course / "exercises").glob("03_*")) / "kata.toml"
+    toml.write_text(toml.read_text() + '\n[[kata]]\nname = "Unchecked"\ntitle = "No grader checks it"\n')
+    shutil.copy(PROJECT.solutions / "modules.py", course / "starter" / "modules.py")
+    status, out, _ = run_cli(capsys, "check", "modules")
+    assert status == 1
+    assert "no checks" in kata_row(out, "Unchecked")
+    assert "8 of 9 katas done" in out
+
+
 def test_check_exits_0_only_when_every_checked_kata_passes(course: Path, capsys) -> None:
     write_kata(course, "MLP", MLP_DONE)
     status, out, _ = run_cli(capsys, "check", "MLP")

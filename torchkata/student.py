@@ -43,11 +43,6 @@ class Target:
     def kata_names(self) -> list[str] | None:
         return [self.kata.name] if self.kata else None
 
-    def describe(self) -> str:
-        if self.kata:
-            return f"{self.kata.name} ({self.kata.chapter})"
-        return ", ".join(chapter.slug for chapter in self.chapters)
-
 
 def resolve_target(name: str | None, chapters: list[Chapter]) -> Target:
     """A chapter (slug, number, directory), a kata name, or ``chapter/kata``; None means every chapter.

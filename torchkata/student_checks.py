@@ -15,7 +15,7 @@ from typing import Any
 from torchkata import __version__
 from torchkata.catalog import Chapter
 from torchkata.project import Project
-from torchkata.state import state_path, update_state
+from torchkata.state import load_state, state_path, update_state
 from torchkata.student import KataStatus, statuses_from
 
 
@@ -66,8 +66,6 @@ def recorded_statuses(
     project: Project, impl_dir: Path, visibility: str, fingerprints: dict[str, str]
 ) -> dict[tuple[str, str], KataStatus]:
     """The remembered statuses that are still current, by (chapter, kata)."""
-    from torchkata.state import load_state
-
     entries = _recorded_entries(load_state(state_path(project.root)), impl_dir, visibility)
     found: dict[tuple[str, str], KataStatus] = {}
     for slug, current in fingerprints.items():

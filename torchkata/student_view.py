@@ -65,6 +65,8 @@ def kata_lines(status: KataStatus, impl_dir: Path, name_width: int = 16) -> Text
     line.append(f"  {_where(impl_file, status)[0]}")
     if status.state == NOT_STARTED:
         return line
+    if status.checks:
+        line.append(f"  ({status.failed_checks} of {status.checks} checks fail)", style="dim")
     for text in readable_message(status.message, impl_file).splitlines():
         line.append(f"\n      {text}")
     return line
