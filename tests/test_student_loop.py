@@ -448,6 +448,17 @@ def test_watch_stops_cleanly_on_ctrl_c(course: Path, watch) -> None:
     assert "Stopped watching." in output and "Traceback" not in output
 
 
+def test_watch_stops_cleanly_on_ctrl_c_during_its_first_check(course: Path, watch) -> None:
+    process = watch("modules")
+    process.wait_for(r"^Checking chapter modules")
+    time.sleep(0.2)  # well inside the first check, which imports torch
+    process.process.send_signal(signal.SIGINT)
+    status, output = process.finish()
+    assert status == 0
+    assert "Stopped watching." in output and "Traceback" not in output
+    assert "Watching starter/" not in output and "not started" not in output, "an interrupted check was reported"
+
+
 def test_watch_timeout_before_max_runs_exits_1(course: Path, watch) -> None:
     process = watch("modules", "--max-runs", "1", "--timeout", "1")
     status, output = process.finish()

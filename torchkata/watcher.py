@@ -9,6 +9,7 @@ passes, the next one is only suggested.
 from __future__ import annotations
 
 import ast
+import contextlib
 import signal
 import sys
 import threading
@@ -78,6 +79,7 @@ class WatchSession:
     known: dict[str, dict[str, KataStatus]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     runs: int = 0
+    interrupted: threading.Event = field(default_factory=threading.Event)
 
     def chapter(self, slug: str) -> Chapter:
         return next(chapter for chapter in self.chapters if chapter.slug == slug)
@@ -92,6 +94,8 @@ class WatchSession:
         """Check ``katas`` (all when None) of the chapter and remember the results."""
         text = self._read(chapter)
         statuses = run_checks(self.project, self.impl_dir, [chapter], self.visibility, katas)
+        if self.interrupted.is_set():
+            raise KeyboardInterrupt
         self.known.setdefault(chapter.slug, {}).update({status.kata: status for status in statuses})
         self.texts[chapter.slug] = text
         return statuses
@@ -201,45 +205,70 @@ def _changes(impl_dir: Path) -> Iterator[set[tuple[object, str]]]:
     )
 
 
-def watch_loop(session: WatchSession, max_runs: int | None, timeout: float | None) -> int:
-    """Re-check on every save until Ctrl-C, ``max_runs`` re-checks or ``timeout`` seconds of watching."""
+@contextlib.contextmanager
+def interrupt_flag() -> Iterator[threading.Event]:
+    """While inside, Ctrl-C sets the flag as well as raising KeyboardInterrupt.
+
+    pytest catches KeyboardInterrupt raised during a check and returns normally; the flag lets
+    the watch notice and stop instead of printing the half-run check.
+    """
     interrupted = threading.Event()
-    default_handler = signal.getsignal(signal.SIGINT)
+    previous = signal.getsignal(signal.SIGINT)
 
     def on_interrupt(signum: int, frame: object) -> None:
-        interrupted.set()  # pytest swallows KeyboardInterrupt inside a check; this flag still says stop
+        interrupted.set()
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, on_interrupt)
-    deadline: float | None = None
     try:
-        for changes in _changes(session.impl_dir):
-            if deadline is None:
-                deadline = time.monotonic() + timeout if timeout else float("inf")
-                where = shown_path(session.impl_dir)
-                session.console.print(f"Watching {where}/ for saves (Ctrl-C to stop).", style="bold")
-            for chapter in saved_chapters(changes, session.impl_dir, session.chapters):
-                if session.kata and chapter.slug != session.kata.chapter:
-                    session.console.print(f"{chapter.module_name} saved: not {session.kata.name}'s file, not checked.",
-                                          style="dim")
-                    continue
-                session.on_save(chapter)
-                if interrupted.is_set():
-                    raise KeyboardInterrupt
-                if max_runs is not None and session.runs >= max_runs:
-                    return 0
-            if time.monotonic() >= deadline:
-                if max_runs is not None:
-                    session.console.print(
-                        f"Stopped after {timeout:g} s of watching with {session.runs} of {max_runs} re-checks.",
-                    )
-                    return 1
-                session.console.print(f"Stopped after {timeout:g} s of watching.")
-                return 0
-    except KeyboardInterrupt:
-        session.console.print("Stopped watching.")
-        return 0
+        yield interrupted
     finally:
-        signal.signal(signal.SIGINT, default_handler)
-        sys.stdout.flush()
+        signal.signal(signal.SIGINT, previous)
+
+
+def _watch_saves(session: WatchSession, max_runs: int | None, timeout: float | None) -> int:
+    """Re-check on every save until ``max_runs`` re-checks or ``timeout`` seconds of watching."""
+    deadline: float | None = None
+    for changes in _changes(session.impl_dir):
+        if deadline is None:
+            deadline = time.monotonic() + timeout if timeout else float("inf")
+            where = shown_path(session.impl_dir)
+            session.console.print(f"Watching {where}/ for saves (Ctrl-C to stop).", style="bold")
+        for chapter in saved_chapters(changes, session.impl_dir, session.chapters):
+            if session.kata and chapter.slug != session.kata.chapter:
+                session.console.print(
+                    f"{chapter.module_name} saved: not {session.kata.name}'s file, not checked.", style="dim"
+                )
+                continue
+            session.on_save(chapter)
+            if max_runs is not None and session.runs >= max_runs:
+                return 0
+        if time.monotonic() >= deadline:
+            if max_runs is not None:
+                session.console.print(
+                    f"Stopped after {timeout:g} s of watching with {session.runs} of {max_runs} re-checks."
+                )
+                return 1
+            session.console.print(f"Stopped after {timeout:g} s of watching.")
+            return 0
     return 0
+
+
+def run_watch(session: WatchSession, first: Chapter, max_runs: int | None, timeout: float | None) -> int:
+    """Check ``first`` (or the named kata), then watch; Ctrl-C stops cleanly at any point.
+
+    Exit status: 0 when stopped by Ctrl-C, after ``max_runs`` re-checks, or at ``timeout``
+    without ``max_runs``; 1 when ``timeout`` came before ``max_runs`` re-checks.
+    """
+    with interrupt_flag() as interrupted:
+        session.interrupted = interrupted
+        try:
+            statuses = session.check(first, [session.kata.name] if session.kata else None)
+            focus = session.focus(first) if session.kata else None
+            session.report(first, statuses, f"{first.number:02d} {first.slug}", focus)
+            return _watch_saves(session, max_runs, timeout)
+        except KeyboardInterrupt:
+            session.console.print("Stopped watching.")
+            return 0
+        finally:
+            sys.stdout.flush()

@@ -39,13 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
     import sys
 
     from torchkata.catalog import load_chapters
     from torchkata.project import Project
     from torchkata.student import check_visibility, impl_directory, resolve_target
     from torchkata.student_view import console_for_output
-    from torchkata.watcher import WatchSession, start_chapter, watch_loop
+    from torchkata.watcher import WatchSession, run_watch, start_chapter
 
     # Same-second saves of same-sized files would otherwise match a stale .pyc and re-check old code.
     sys.dont_write_bytecode = True
@@ -59,12 +60,17 @@ def run(args: argparse.Namespace) -> int:
     named = target.chapters[0] if target and len(target.chapters) == 1 else None
     first = start_chapter(session, named)
     what = target.kata.name if target and target.kata else f"chapter {first.slug}"
-    session.console.print(f"Checking {what} (torch and the checks load once, then each save re-checks)...",
-                          style="dim")
     try:
-        statuses = session.check(first, target.kata_names if target else None)
-    except KeyboardInterrupt:
+        session.console.print(f"Checking {what} (torch and the checks load once, then each save re-checks)...",
+                              style="dim")
+        status = run_watch(session, first, args.max_runs, args.timeout)
+        if not session.interrupted.is_set():
+            return status
+    except KeyboardInterrupt:  # Ctrl-C before the watch installed its own handler
         session.console.print("Stopped watching.")
-        return 0
-    session.report(first, statuses, f"{first.number:02d} {first.slug}", session.focus(first) if session.kata else None)
-    return watch_loop(session, args.max_runs, args.timeout)
+    # Stopped by Ctrl-C. CPython 3.11 marks a KeyboardInterrupt that hit code run by exec() (dataclass
+    # creation while torch imports) as unhandled even once caught, and would end the process with
+    # SIGINT's status instead of 0; nothing is left to clean up, so leave directly.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
