@@ -81,9 +81,6 @@ class WatchSession:
     runs: int = 0
     interrupted: threading.Event = field(default_factory=threading.Event)
 
-    def chapter(self, slug: str) -> Chapter:
-        return next(chapter for chapter in self.chapters if chapter.slug == slug)
-
     def _read(self, chapter: Chapter) -> str:
         try:
             return (self.impl_dir / chapter.module_name).read_text(encoding="utf-8")
