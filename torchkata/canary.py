@@ -24,7 +24,7 @@ SENTINEL_BODIES = (
     "assert torch.allclose(torch.zeros(3), torch.ones(3)), TOKEN",
     "assert torch.equal(torch.zeros(3), torch.ones(3)), TOKEN",
     "assert np.allclose(np.zeros(3), np.ones(3)), TOKEN",
-    "checks.close(torch.zeros(3), torch.ones(3), TOKEN)",
+    "checks.close(torch.zeros(3), torch.zeros(3, dtype=torch.float64), TOKEN)",
     "checks.shape(torch.zeros(2, 3), (3, 2), TOKEN)",
     "checks.parameter_count(torch.nn.Linear(2, 2), 5, TOKEN)",
     "checks.check(False, TOKEN)",

@@ -31,6 +31,9 @@ from torchkata.recorder import Expected, public_feedback
 from torchkata.staging import ChapterSources, RunDir, Submitted, read_chapter, read_submitted, write_run_dir
 
 STARTER_CANARIES = 6
+# Imported by the server once the first children run: torch loads them lazily when a comparison
+# fails (checks.close -> torch.unravel_index -> sympy), which would cost every failing chapter a second.
+WARM_LATER = ("torch.fx.experimental.symbolic_shapes",)
 OUTPUT_TAIL = 4096
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -49,10 +52,7 @@ def preload(chapters: list[ChapterSources]) -> None:
     for name in _pytest.config.default_plugins:
         importlib.import_module(f"_pytest.{name}")
     for module in _imported_modules(chapters):
-        try:
-            importlib.import_module(module)
-        except Exception:  # noqa: BLE001 - a grader's import error is reported by the collection
-            pass
+        _import_quietly(module)  # a grader's import error is reported by the collection
 
 
 def _imported_modules(chapters: list[ChapterSources]) -> set[str]:
@@ -146,6 +146,7 @@ class Server:
         self.threads = max((os.cpu_count() or 1) // self.jobs, 1)
         self.landlock = 0
         self.started = 0
+        self.next_sweep = 0.0
         # pytest-timeout stops a slow test itself; the parent steps in only when that fails.
         self.test_limit = limits.test_seconds + max(2.0, limits.test_seconds / 2)
         self.wake_r, self.wake_w = os.pipe()
@@ -229,16 +230,12 @@ class Server:
             for fd in ready:
                 data = _read_available(fd)
                 if fd == channel_r and data:
-                    for frame in reader.feed(data):
-                        if frame.get("nonce") == nonce and frame.get("t") == "collected":
-                            message = frame
+                    message = _collected(reader, data, nonce) or message
             for finished, _ in self.reap():
                 done = done or finished == pid
             if time.monotonic() > deadline:
-                os.killpg(pid, signal.SIGKILL)
-        for frame in reader.feed(_read_available(channel_r)):
-            if frame.get("nonce") == nonce and frame.get("t") == "collected":
-                message = frame
+                _kill_group(pid)
+        message = _collected(reader, _read_available(channel_r), nonce) or message
         os.close(channel_r)
         os.close(output_r)
         _kill_group(pid)
@@ -386,9 +383,12 @@ class Server:
 
     def run(self, tasks: list[Task]) -> None:
         self.pending: deque[Task] = deque(tasks)
+        warm = list(WARM_LATER) if len(tasks) > self.jobs else []
         while self.pending or self.children:
             while self.pending and len(self.children) < self.jobs:
                 self.start(self.pending.popleft())
+            if warm:
+                _import_quietly(warm.pop())
             fds = {self.wake_r: None}
             for child in self.children.values():
                 fds[child.channel_fd] = child
@@ -412,11 +412,14 @@ class Server:
                     child.killed_for = (f"ran past the {self.limits.test_seconds:g} s limit of one test "
                                         "and did not stop when told to")
                     _kill_group(child.pid)
-            for pid, status in self.reap():
+            exited = self.reap()
+            for pid, status in exited:
                 child = self.children.pop(pid, None)
                 if child is not None:
                     self.on_exit(child, status)
-            self.sweep_strays()
+            if exited or now > self.next_sweep:
+                self.sweep_strays()
+                self.next_sweep = now + 1.0
 
     def close(self) -> None:
         for pid in list(self.children):
@@ -429,6 +432,23 @@ class Server:
                 break
             time.sleep(0.02)
         shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _collected(reader: channel.FrameReader, data: bytes, nonce: str) -> dict[str, Any] | None:
+    """The collector's message among the frames ``data`` completes, if it is there."""
+    try:
+        frames = reader.feed(data)
+    except channel.ChannelError:
+        return None
+    found = [f for f in frames if f.get("nonce") == nonce and f.get("t") == "collected"]
+    return found[-1] if found else None
+
+
+def _import_quietly(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - only a speed-up
+        pass
 
 
 def _has_children() -> bool:

@@ -9,6 +9,7 @@ channel descriptor as frames carrying the run's nonce.
 
 from __future__ import annotations
 
+import ctypes
 import faulthandler
 import os
 import signal
@@ -25,6 +26,7 @@ from torchkata.limits import Limits, apply_rlimits
 from torchkata.recorder import Recorder
 from torchkata.staging import RunDir
 
+_PR_SET_PDEATHSIG = 1
 # Bound now, before any submission code can replace the module attributes.
 _exit = os._exit
 _kill = os.kill
@@ -131,6 +133,14 @@ class CollectReporter(Recorder):
         )
 
 
+def _die_with_parent() -> None:
+    """SIGKILL this child if the fork server dies, so no run outlives a crashed grader."""
+    try:
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def _own_descriptors(spec: ChildSpec) -> None:
     """stdin from /dev/null, stdout and stderr to the output pipe, every other descriptor closed."""
     devnull = os.open(os.devnull, os.O_RDWR)
@@ -139,7 +149,7 @@ def _own_descriptors(spec: ChildSpec) -> None:
     os.dup2(spec.output_fd, 2)
     keep = spec.channel_fd
     os.closerange(3, keep)
-    os.closerange(keep + 1, 1 << 16)
+    os.closerange(keep + 1, max(os.sysconf("SC_OPEN_MAX"), 1 << 16))
     os.set_inheritable(keep, False)
 
 
@@ -151,7 +161,6 @@ def _own_environment(spec: ChildSpec) -> None:
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
         TMPDIR=str(home / "tmp"),
         HOME=str(home),
-        TORCHKATA_GRADING_CHILD="1",
     )
     tempfile.tempdir = None
     sys.dont_write_bytecode = True
@@ -160,6 +169,7 @@ def _own_environment(spec: ChildSpec) -> None:
 
 def _isolate(spec: ChildSpec) -> None:
     os.setsid()
+    _die_with_parent()
     signal.set_wakeup_fd(-1)
     for number in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
         signal.signal(number, signal.SIG_DFL)

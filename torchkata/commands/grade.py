@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -81,9 +82,13 @@ def run(args: argparse.Namespace) -> int:
 
         result = grade_in_process(impl_dir, args.chapter, project)
     else:
-        from torchkata.isolated import grade_isolated
+        from torchkata.isolated import GradingError, grade_isolated
 
-        result = grade_isolated(impl_dir, args.chapter, project, limits_from(args), args.jobs)
+        try:
+            result = grade_isolated(impl_dir, args.chapter, project, limits_from(args), args.jobs)
+        except GradingError as error:
+            print(f"torchkata grade: {error}", file=sys.stderr)
+            return 2
     elapsed = time.monotonic() - started
     if args.json:
         write_json(result, args.json)

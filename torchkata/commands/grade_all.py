@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from torchkata.commands.grade import add_limit_arguments, limits_from
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     from torchkata.grade import select_chapters
     from torchkata.gradebook import failure_rates, write_csv
-    from torchkata.isolated import grade_submissions
+    from torchkata.isolated import GradingError, grade_submissions
     from torchkata.project import Project
     from torchkata.reports import write_json
 
@@ -47,12 +48,16 @@ def run(args: argparse.Namespace) -> int:
     dirs = submission_dirs(args.submissions)
     chapters = select_chapters(project, args.chapter)
     console = Console()
-    with Progress(console=console, transient=True) as progress:
-        bar = progress.add_task("grading", total=len(dirs) * len(chapters))
-        results = grade_submissions(
-            dirs, args.chapter, project, limits_from(args), args.jobs,
-            on_chapter=lambda name, slug: progress.advance(bar),
-        )
+    try:
+        with Progress(console=console, transient=True) as progress:
+            bar = progress.add_task("grading", total=len(dirs) * len(chapters))
+            results = grade_submissions(
+                dirs, args.chapter, project, limits_from(args), args.jobs,
+                on_chapter=lambda name, slug: progress.advance(bar),
+            )
+    except GradingError as error:
+        print(f"torchkata grade-all: {error}", file=sys.stderr)
+        return 2
     write_csv(results, args.csv)
     if args.json_dir:
         args.json_dir.mkdir(parents=True, exist_ok=True)
