@@ -1,0 +1,691 @@
+"""Hidden checks for chapter 08, io: safe loading, exact resume, atomic writes, portable exports.
+
+Checkpoints are inspected by structure (a dict equal to model.state_dict() somewhere inside), never
+by key names, so any sensible layout of the checkpoint dict gets full marks.
+"""
+
+import copy
+import inspect
+import os
+import pickle
+import re
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from torchkata import checks
+
+SAFE_LOAD_HINT = "Save state_dicts (plain tensors in dicts), never the model or optimizer objects."
+
+
+# ---------------------------------------------------------------- helpers
+
+
+class _Payload:
+    """Unpickling it creates a directory: it stands for code hidden in a malicious file."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+class _Unpicklable:
+    """Pickling it fails: it stands for a disk that fills up half-way through torch.save."""
+
+    def __reduce__(self):
+        raise RuntimeError("simulated failure half-way through writing the file")
+
+
+def _model(seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 2))
+
+
+def _training(seed: int) -> tuple[nn.Module, torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    model = _model(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5)
+    return model, optimizer, scheduler
+
+
+def _batches(count: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    generator = torch.Generator().manual_seed(7)
+    return [(torch.randn(4, 3, generator=generator), torch.randn(4, 2, generator=generator)) for _ in range(count)]
+
+
+def _train(model, optimizer, scheduler, batches) -> None:
+    model.train()
+    for x, y in batches:
+        optimizer.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        optimizer.step()
+        scheduler.step()
+
+
+def _nodes(structure: Any) -> Iterator[Any]:
+    """Every value inside a loaded checkpoint, containers included, depth first."""
+    yield structure
+    if isinstance(structure, Mapping):
+        for value in structure.values():
+            yield from _nodes(value)
+    elif isinstance(structure, list | tuple):
+        for value in structure:
+            yield from _nodes(value)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Deep equality where tensors compare with torch.equal (and dtype)."""
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        return (
+            isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+            and a.dtype == b.dtype and a.shape == b.shape and torch.equal(a.cpu(), b.cpu())
+        )
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        return isinstance(a, Mapping) and isinstance(b, Mapping) and set(a) == set(b) and all(
+            _same(a[k], b[k]) for k in a
+        )
+    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
+        return isinstance(a, list | tuple) and isinstance(b, list | tuple) and len(a) == len(b) and all(
+            _same(x, y) for x, y in zip(a, b, strict=True)
+        )
+    return type(a) is type(b) and a == b
+
+
+def _holds(checkpoint: Any, expected: Any) -> bool:
+    return any(_same(node, expected) for node in _nodes(checkpoint))
+
+
+def _reason(error: BaseException) -> str:
+    """The telling line of a torch.load error, e.g. the unsupported global that weights_only refused."""
+    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    refused = [line for line in lines if "Unsupported global" in line]
+    return (refused or lines or [type(error).__name__])[0]
+
+
+def _load_safely(path: Path, call: str, hint: str = SAFE_LOAD_HINT) -> Any:
+    checks.check(path.is_file(), f"after {call}, no file exists at the given path.")
+    try:
+        return torch.load(path, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        first = _reason(error)
+        raise checks.GradingError(
+            f"the file written by {call} does not load with torch.load(path, weights_only=True): {first}\n{hint}"
+        ) from error
+
+
+def _load_checkpoint_dict(path: Path, call: str) -> Mapping:
+    loaded = _load_safely(path, call)
+    checks.check(
+        isinstance(loaded, Mapping),
+        f"the file written by {call} holds {checks.describe(loaded)}; expected a dict of state_dicts.",
+    )
+    return loaded
+
+
+def _patch_everywhere(monkeypatch, impl, original: Callable, replacement: Callable, owners) -> None:
+    """Replace a function on its modules and wherever the chapter module imported it by name."""
+    for owner, name in owners:
+        monkeypatch.setattr(owner, name, replacement)
+    for name, value in list(vars(impl).items()):
+        if value is original:
+            monkeypatch.setattr(impl, name, replacement)
+
+
+def _outcome(fn: Callable[[], Any]) -> BaseException | None:
+    """The exception ``fn()`` raised, or None; NotImplementedError still means "not started"."""
+    try:
+        fn()
+    except NotImplementedError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the test looks at what was raised
+        return error
+    return None
+
+
+def _lookup(info: Mapping, key: str) -> Any:
+    """info[key], or the value under key in a nested dict such as info['extra']."""
+    if key in info:
+        return info[key]
+    for value in info.values():
+        if isinstance(value, Mapping) and key in value:
+            return value[key]
+    return None
+
+
+def _first_difference(actual: Mapping, expected: Mapping) -> str | None:
+    for name, want in expected.items():
+        got = actual[name]
+        if not torch.equal(got, want):
+            error = (got.double() - want.double()).abs().max().item()
+            return f"{name!r} (largest difference {error:.3g})"
+    return None
+
+
+# ---------------------------------------------------------------- save_tensors
+
+
+@pytest.mark.kata("save_tensors")
+@pytest.mark.points(2)
+def test_save_tensors_keeps_names_dtypes_and_values(impl, tmp_path):
+    tensors = {
+        "weights": torch.randn(2, 3, 4, dtype=torch.float64),
+        "mask": torch.rand(5) > 0.5,
+        "count": torch.tensor(17),
+        "half": torch.randn(3).half(),
+    }
+    for index, content in enumerate([tensors, {"only": torch.arange(6).reshape(2, 3)}, {}]):
+        path = tmp_path / f"tensors{index}.pt"
+        call = f"save_tensors(path, {{{', '.join(repr(k) + ': ...' for k in content)}}})"
+        checks.call(call, impl.save_tensors, path, content)
+        loaded = _load_safely(path, call, "torch.save a plain dict: {name: tensor}.")
+        checks.check(
+            isinstance(loaded, Mapping) and sorted(loaded) == sorted(content),
+            f"the file written by {call} holds {checks.describe(loaded)}; expected a dict with keys {sorted(content)}.",
+            "Keep the names: save the dict itself, not its values.",
+        )
+        for name, value in content.items():
+            checks.close(loaded[name], value, f"entry {name!r} of the file written by {call}")
+
+
+@pytest.mark.kata("save_tensors")
+@pytest.mark.points(1)
+def test_save_tensors_rejects_what_is_not_a_dict_of_tensors(impl, tmp_path):
+    for bad, text in [({"w": [1.0, 2.0]}, "{'w': [1.0, 2.0]}"), ([torch.ones(2)], "[torch.ones(2)]")]:
+        checks.raises(
+            (TypeError, ValueError),
+            lambda bad=bad: impl.save_tensors(tmp_path / "bad.pt", bad),
+            f"save_tensors(path, {text})",
+            "Check that tensors is a dict whose values are all tensors; raise TypeError naming the bad entry.",
+        )
+
+
+# ---------------------------------------------------------------- load_tensors
+
+
+@pytest.mark.kata("load_tensors")
+@pytest.mark.points(2)
+def test_load_tensors_refuses_pickled_code(impl, tmp_path):
+    marker = tmp_path / "payload-ran"
+    path = tmp_path / "tensors.pt"
+    torch.save({"weight": torch.ones(2), "payload": _Payload(marker)}, path)
+    error = _outcome(lambda: impl.load_tensors(path))
+    checks.check(
+        not marker.exists(),
+        "load_tensors(path) of a file holding a pickled os.mkdir call ran that call.",
+        "Load with torch.load(path, weights_only=True): the safe unpickler refuses code in the file.",
+    )
+    checks.check(
+        error is not None,
+        "load_tensors(path) of a file holding pickled code returned normally; expected torch.load with "
+        "weights_only=True to refuse it (pickle.UnpicklingError).",
+    )
+
+
+@pytest.mark.kata("load_tensors")
+@pytest.mark.points(1)
+def test_load_tensors_keeps_dtypes_and_values(impl, tmp_path):
+    content = {"ids": torch.randint(0, 9, (3, 2)), "scale": torch.randn(()), "grid": torch.randn(2, 2, 2).double()}
+    path = tmp_path / "tensors.pt"
+    torch.save(content, path)
+    loaded = checks.call("load_tensors(path)", impl.load_tensors, path)
+    checks.check(
+        isinstance(loaded, Mapping) and sorted(loaded) == sorted(content),
+        f"load_tensors(path) returned {checks.describe(loaded)}; expected a dict with keys {sorted(content)}.",
+    )
+    for name, value in content.items():
+        checks.close(loaded[name], value, f"load_tensors(path)[{name!r}]")
+
+
+# ---------------------------------------------------------------- save_checkpoint
+
+
+def _saved_after_training(impl, path: Path, epoch: int = 13, **extra):
+    model, optimizer, scheduler = _training(0)
+    _train(model, optimizer, scheduler, _batches(3))
+    extras = "".join(f", {name}={value!r}" for name, value in extra.items())
+    call = f"save_checkpoint(path, model, optimizer, epoch={epoch}, scheduler=scheduler{extras})"
+    checks.call(call, impl.save_checkpoint, path, model, optimizer, epoch, scheduler, **extra)
+    return model, optimizer, scheduler, call
+
+
+@pytest.mark.kata("save_checkpoint")
+@pytest.mark.points(2)
+def test_save_checkpoint_holds_model_and_optimizer_state(impl, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    model, optimizer, _, call = _saved_after_training(impl, path)
+    loaded = _load_checkpoint_dict(path, call)
+    checks.check(
+        _holds(loaded, model.state_dict()),
+        f"the file written by {call} holds no dict equal to model.state_dict() (weights and buffers).",
+    )
+    checks.check(
+        _holds(loaded, optimizer.state_dict()),
+        f"the file written by {call} holds no dict equal to optimizer.state_dict().",
+        "Without Adam's moments and step counts, resumed training takes different steps: store "
+        "optimizer.state_dict() too.",
+    )
+
+
+@pytest.mark.kata("save_checkpoint")
+@pytest.mark.points(1)
+def test_save_checkpoint_holds_scheduler_epoch_and_extra(impl, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    _, _, scheduler, call = _saved_after_training(impl, path, best_acc=0.8125, note="warm-restart")
+    loaded = _load_checkpoint_dict(path, call)
+    checks.check(
+        _holds(loaded, scheduler.state_dict()),
+        f"the file written by {call} holds no dict equal to scheduler.state_dict().",
+    )
+    values = list(_nodes(loaded))
+    for name, value in [("epoch", 13), ("best_acc", 0.8125), ("note", "warm-restart")]:
+        checks.check(
+            any(type(node) is type(value) and node == value for node in values),
+            f"the file written by {call} does not hold {name} = {value!r}.",
+        )
+
+
+@pytest.mark.kata("save_checkpoint")
+@pytest.mark.points(2)
+def test_save_checkpoint_failure_leaves_the_old_file_intact(impl, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    _saved_after_training(impl, path, epoch=1)
+    good = path.read_bytes()
+    model, optimizer, scheduler = _training(1)
+    call = "save_checkpoint(path, model, optimizer, 2, scheduler, broken=<object whose pickling fails>)"
+    error = _outcome(lambda: impl.save_checkpoint(path, model, optimizer, 2, scheduler, broken=_Unpicklable()))
+    checks.check(
+        path.is_file() and path.read_bytes() == good,
+        f"{call} failed half-way and left the existing checkpoint at path "
+        f"{'truncated or overwritten' if path.is_file() else 'deleted'}.",
+        "Write into a temporary file in the same directory and publish it with os.replace(temporary, path) "
+        "only once torch.save has finished.",
+    )
+    checks.check(error is not None, f"{call} returned normally; expected the pickling error to propagate.")
+
+
+@pytest.mark.kata("save_checkpoint")
+@pytest.mark.points(1)
+def test_save_checkpoint_publishes_with_os_replace(impl, tmp_path, monkeypatch):
+    real_replace = os.replace
+    moves: list[tuple[Path, Path]] = []
+
+    def spy(src, dst, *args, **kwargs):
+        moves.append((Path(os.fsdecode(src)), Path(os.fsdecode(dst))))
+        return real_replace(src, dst, *args, **kwargs)
+
+    _patch_everywhere(monkeypatch, impl, real_replace, spy, [(os, "replace")])
+    directory = tmp_path / "runs"
+    directory.mkdir()
+    path = directory / "checkpoint.pt"
+    _, _, _, call = _saved_after_training(impl, path)
+    published = [src for src, dst in moves if dst.resolve() == path.resolve()]
+    checks.check(
+        published,
+        f"{call} never called os.replace(temporary, path).",
+        "Write the checkpoint to a temporary file, then publish it in one step with os.replace.",
+    )
+    checks.check(
+        all(src.resolve().parent == directory.resolve() for src in published),
+        f"{call} moved {published[0]} onto the target; expected a temporary file in the target's own "
+        "directory (os.replace is atomic only within one file system).",
+    )
+    _load_checkpoint_dict(path, call)
+
+
+@pytest.mark.kata("save_checkpoint")
+@pytest.mark.points(1)
+def test_save_checkpoint_rejects_a_bad_epoch(impl, tmp_path):
+    model, optimizer, _ = _training(0)
+    for epoch in (-1, "3"):
+        checks.raises(
+            (ValueError, TypeError),
+            lambda epoch=epoch: impl.save_checkpoint(tmp_path / "bad.pt", model, optimizer, epoch),
+            f"save_checkpoint(path, model, optimizer, epoch={epoch!r})",
+            "epoch must be a non-negative int; raise ValueError or TypeError naming it.",
+        )
+
+
+# ---------------------------------------------------------------- load_checkpoint
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(3)
+def test_resume_equals_uninterrupted_training(impl, tmp_path):
+    batches = _batches(6)
+    straight = _training(0)
+    _train(*straight, batches)
+    first = _training(0)
+    _train(*first, batches[:3])
+    path = tmp_path / "resume.pt"
+    model, optimizer, scheduler = first
+    checks.call(
+        "save_checkpoint(path, model, optimizer, 3, scheduler)",
+        impl.save_checkpoint, path, model, optimizer, 3, scheduler,
+    )
+    resumed = _training(1)
+    checks.call(
+        "load_checkpoint(path, model, optimizer, scheduler) with fresh objects", impl.load_checkpoint, path, *resumed
+    )
+    _train(*resumed, batches[3:])
+    story = "after 3 Adam steps, save_checkpoint, load_checkpoint into fresh model/optimizer/scheduler and 3 more steps"
+    want, got = straight[1].state_dict()["state"], resumed[1].state_dict()["state"]
+    steps = [int(got[i]["step"]) for i in sorted(got)] if got else []
+    checks.check(
+        steps == [int(want[i]["step"]) for i in sorted(want)],
+        f"{story}, Adam's step counts are {steps}; expected 6 for every parameter.",
+        "The optimizer state was not saved or not restored: call optimizer.load_state_dict.",
+    )
+    checks.check(
+        resumed[2].get_last_lr() == straight[2].get_last_lr(),
+        f"{story}, the learning rate is {resumed[2].get_last_lr()}; expected {straight[2].get_last_lr()} "
+        "as after 6 uninterrupted steps.",
+        "Restore the scheduler with scheduler.load_state_dict when one is given.",
+    )
+    difference = _first_difference(resumed[0].state_dict(), straight[0].state_dict())
+    checks.check(
+        difference is None,
+        f"{story}, model entry {difference} differs from 6 uninterrupted steps; expected bitwise equality on CPU.",
+        "Restore the model's weights and buffers with model.load_state_dict.",
+    )
+    for index in sorted(want):
+        for key in ("exp_avg", "exp_avg_sq"):
+            checks.check(
+                torch.equal(got[index][key], want[index][key]),
+                f"{story}, Adam's {key} of parameter {index} differs from 6 uninterrupted steps.",
+            )
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(1)
+def test_load_checkpoint_returns_epoch_and_extra(impl, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    _saved_after_training(impl, path, epoch=13, best_acc=0.8125, note="warm-restart")
+    call = (
+        "load_checkpoint(path, model, optimizer, scheduler) of "
+        "save_checkpoint(..., epoch=13, best_acc=0.8125, note='warm-restart')"
+    )
+    info = checks.call(call, impl.load_checkpoint, path, *_training(1))
+    checks.check(isinstance(info, Mapping), f"{call} returned {checks.describe(info)}; expected a dict.")
+    for key, value in [("epoch", 13), ("best_acc", 0.8125), ("note", "warm-restart")]:
+        checks.check(
+            _lookup(info, key) == value,
+            f"{call} returned {checks.describe(info)}; expected it to hold {key} = {value!r}.",
+            "Return {'epoch': epoch, **extra}.",
+        )
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(2)
+def test_load_checkpoint_is_strict(impl, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    model, optimizer, _, _ = _saved_after_training(impl, path)
+    bigger = nn.Sequential(*_model(1), nn.Linear(2, 2))
+    checks.raises(
+        (RuntimeError, KeyError, ValueError),
+        lambda: impl.load_checkpoint(path, bigger),
+        "load_checkpoint(path, model) where the model has one more Linear layer than the checkpoint",
+        "Missing keys must not pass silently: keep model.load_state_dict strict (the default).",
+    )
+    loaded = dict(torch.load(path, weights_only=True))
+    states = [node for node in _nodes(loaded) if isinstance(node, Mapping) and _same(node, model.state_dict())]
+    checks.check(states, "the checkpoint holds no dict equal to model.state_dict().")
+    del states[0]["3.bias"]
+    torch.save(loaded, path)
+    checks.raises(
+        (RuntimeError, KeyError, ValueError),
+        lambda: impl.load_checkpoint(path, _model(1)),
+        "load_checkpoint(path, model) of a checkpoint whose model state lacks '3.bias'",
+        "Missing keys must not pass silently: keep model.load_state_dict strict (the default).",
+    )
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(2)
+def test_load_checkpoint_maps_a_gpu_checkpoint_to_cpu(impl, tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    absent_gpu = f"cuda:{torch.cuda.device_count()}"
+    with monkeypatch.context() as patch:
+        # Every storage is tagged as living on a GPU this machine does not have.
+        patch.setattr(torch.serialization, "location_tag", lambda storage: absent_gpu)
+        model, optimizer, scheduler, _ = _saved_after_training(impl, path)
+    fresh = _training(1)
+    checks.call(
+        f"load_checkpoint(path, model, optimizer, scheduler) of a checkpoint saved on {absent_gpu}, "
+        "on a machine without that GPU",
+        impl.load_checkpoint, path, *fresh,
+    )
+    difference = _first_difference(fresh[0].state_dict(), model.state_dict())
+    checks.check(difference is None, f"after load_checkpoint of a GPU checkpoint, model entry {difference} differs.")
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(1)
+def test_load_checkpoint_passes_map_location_on(impl, tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    _saved_after_training(impl, path)
+    real_load = torch.load
+    signature = inspect.signature(real_load)
+    locations = []
+
+    def spy(*args, **kwargs):
+        locations.append(signature.bind(*args, **kwargs).arguments.get("map_location"))
+        return real_load(*args, **kwargs)
+
+    _patch_everywhere(monkeypatch, impl, real_load, spy, [(torch, "load"), (torch.serialization, "load")])
+    on_meta = _model(1).to("meta")
+    call = "load_checkpoint(path, model_on_meta, map_location='meta')"
+    checks.call(call, impl.load_checkpoint, path, on_meta, map_location="meta")
+    checks.check(locations, f"{call} never called torch.load.")
+    checks.check(
+        all(isinstance(loc, str | torch.device) and torch.device(loc) == torch.device("meta") for loc in locations),
+        f"{call} called torch.load with map_location={locations[0]!r}; expected 'meta'.",
+        "Pass the map_location argument on to torch.load(path, map_location=map_location, weights_only=True).",
+    )
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(2)
+def test_load_checkpoint_refuses_pickled_code(impl, tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    _saved_after_training(impl, path)
+    loaded = dict(_load_checkpoint_dict(path, "save_checkpoint(...)"))
+    marker = tmp_path / "payload-ran"
+    loaded["payload"] = _Payload(marker)
+    torch.save(loaded, path)
+    error = _outcome(lambda: impl.load_checkpoint(path, _model(1)))
+    call = "load_checkpoint(path, model) of a checkpoint holding a pickled os.mkdir call"
+    checks.check(
+        not marker.exists(),
+        f"{call} ran that call.",
+        "Load with torch.load(..., weights_only=True): the safe unpickler refuses code in the file.",
+    )
+    checks.check(error is not None, f"{call} returned normally; expected weights_only=True to refuse the file.")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU; this machine has none")
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(1)
+def test_load_checkpoint_cuda_checkpoint_into_cpu_model(impl, tmp_path):
+    model, optimizer, scheduler = _training(0)
+    model.cuda()
+    _train(model, optimizer, scheduler, [(x.cuda(), y.cuda()) for x, y in _batches(2)])
+    path = tmp_path / "checkpoint.pt"
+    checks.call("save_checkpoint(path, cuda_model, optimizer, 2, scheduler)", impl.save_checkpoint,
+                path, model, optimizer, 2, scheduler)
+    fresh = _training(1)
+    checks.call("load_checkpoint(path, cpu_model, optimizer, scheduler)", impl.load_checkpoint, path, *fresh)
+    for (name, want), got in zip(model.state_dict().items(), fresh[0].state_dict().values(), strict=True):
+        checks.device(got, "cpu", f"entry {name!r} of the CPU model after load_checkpoint")
+        checks.close(got, want.cpu(), f"entry {name!r} of the CPU model after load_checkpoint")
+
+
+# ---------------------------------------------------------------- reuse_layers_
+
+
+def _source_and_destination() -> tuple[dict[str, torch.Tensor], nn.Module]:
+    source = _model(0)
+    with torch.no_grad():
+        source[1].running_mean.uniform_(-1, 1)
+        source[1].running_var.uniform_(0.5, 2)
+        source[1].num_batches_tracked.fill_(9)
+    state = {key: value.clone() for key, value in source.state_dict().items()}
+    torch.manual_seed(1)
+    destination = nn.Sequential(nn.Linear(3, 5), nn.BatchNorm1d(5), nn.Tanh(), nn.Linear(5, 2))
+    return state, destination
+
+
+@pytest.mark.kata("reuse_layers_")
+@pytest.mark.points(2)
+def test_reuse_layers_copies_only_matching_entries(impl):
+    state, destination = _source_and_destination()
+    untouched = {key: value.clone() for key, value in destination.state_dict().items() if key.startswith("3.")}
+    call = "reuse_layers_(src_state_dict, dst, ['0.', '1.']) for two networks of the same architecture"
+    keys = checks.call(call, impl.reuse_layers_, state, destination, ["0.", "1."])
+    expected = sorted(key for key in state if key.startswith(("0.", "1.")))
+    checks.check(
+        isinstance(keys, list) and sorted(keys) == expected,
+        f"{call} returned {checks.describe(keys)}; expected the copied keys {expected} (buffers included).",
+        "Return the keys you copied, nothing else.",
+    )
+    after = destination.state_dict()
+    for key in expected:
+        checks.close(after[key], state[key], f"dst entry {key!r} after {call}")
+    for key, value in untouched.items():
+        checks.close(
+            after[key], value, f"dst entry {key!r} after {call}", "Layers outside the prefixes stay as they were."
+        )
+
+
+@pytest.mark.kata("reuse_layers_")
+@pytest.mark.points(2)
+def test_reuse_layers_copies_in_place(impl):
+    state, destination = _source_and_destination()
+    before = list(destination.parameters())
+    optimizer = torch.optim.SGD(destination.parameters(), lr=0.1)
+    call = "reuse_layers_(src_state_dict, dst, ['0.'])"
+    checks.call(call, impl.reuse_layers_, state, destination, ["0."])
+    checks.same_objects(
+        before, list(destination.parameters()), call,
+        "Copy into the existing tensors (tensor.copy_ under torch.no_grad()); new Parameters are invisible to "
+        "an optimizer built earlier.",
+    )
+    checks.check(
+        optimizer.param_groups[0]["params"][0] is destination[0].weight,
+        f"after {call}, an optimizer built earlier no longer holds dst[0].weight.",
+    )
+    copied = destination[0].weight.detach().clone()
+    state["0.weight"].add_(100.0)
+    checks.close(
+        destination[0].weight.detach(), copied,
+        f"dst[0].weight after {call} and then changing src_state_dict['0.weight']",
+        "Copy the values: dst must not share memory with the source state dict.",
+    )
+
+
+@pytest.mark.kata("reuse_layers_")
+@pytest.mark.points(1)
+def test_reuse_layers_rejects_a_shape_mismatch(impl):
+    state, _ = _source_and_destination()
+    destination = nn.Sequential(nn.Linear(3, 7), nn.BatchNorm1d(7), nn.Tanh(), nn.Linear(7, 2))
+    checks.raises(
+        (ValueError, RuntimeError),
+        lambda: impl.reuse_layers_(state, destination, ["0."]),
+        "reuse_layers_(src_state_dict, dst, ['0.']) where src '0.weight' is (5, 3) and dst's is (7, 3)",
+        "A layer of another shape cannot be reused: raise ValueError naming the key.",
+    )
+
+
+# ---------------------------------------------------------------- export_for_inference
+
+
+class _Scorer(nn.Module):
+    """A network with batch norm, dropout and a skip from the input; its class exists only in this file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5))
+        self.head = nn.Linear(16, 3)
+
+    def forward(self, x):
+        return self.head(self.body(x)) + 0.5 * x[:, :3]
+
+
+_RUNNER = """
+import sys
+import torch
+
+model_path, inputs_path, outputs_path = sys.argv[1:4]
+if sys.stdin.readline().strip() != "go":
+    sys.exit(0)
+errors = []
+for name, load in (("torch.export.load", lambda p: torch.export.load(p).module()), ("torch.jit.load", torch.jit.load)):
+    try:
+        model = load(model_path)
+        break
+    except Exception as error:
+        errors.append(name + " raised " + type(error).__name__)
+else:
+    sys.exit("neither torch.export.load nor torch.jit.load can read it (" + ", ".join(errors) + ")")
+inputs = torch.load(inputs_path, weights_only=True)
+with torch.no_grad():
+    torch.save([model(x) for x in inputs], outputs_path)
+"""
+
+
+def _trained_scorer() -> nn.Module:
+    model = _Scorer()
+    model.train()
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for _ in range(3):
+            model(2 * torch.randn(32, 6, generator=generator) + 1)
+    return model
+
+
+@pytest.mark.kata("export_for_inference")
+@pytest.mark.points(3)
+def test_export_runs_in_a_fresh_process_without_the_class(impl, tmp_path):
+    model = _trained_scorer()
+    reference = copy.deepcopy(model).eval()
+    example, other = torch.randn(4, 6), torch.randn(4, 6)
+    model_path, inputs_path, outputs_path = tmp_path / "model.pt2", tmp_path / "inputs.pt", tmp_path / "outputs.pt"
+    torch.save([example, other], inputs_path)
+    # The child imports torch while the student's code exports; it cannot import this file or the chapter module.
+    child = subprocess.Popen(
+        [sys.executable, "-I", "-c", _RUNNER, str(model_path), str(inputs_path), str(outputs_path)],
+        cwd=tmp_path, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        call = "export_for_inference(trained_model_in_train_mode, x, path)"
+        checks.call(call, impl.export_for_inference, model, example, model_path)
+        checks.check(model_path.is_file(), f"after {call}, no file exists at path.")
+        _, stderr = child.communicate("go\n", timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.communicate()
+    last = (stderr.strip().splitlines() or ["(no output)"])[-1]
+    checks.check(
+        child.returncode == 0 and outputs_path.is_file(),
+        f"a fresh Python process without the model's class could not run the file written by {call}: {last}",
+        "Save a self-contained program (torch.export.export + torch.export.save), not the pickled module "
+        "or its state_dict.",
+    )
+    outputs = torch.load(outputs_path, weights_only=True)
+    with torch.no_grad():
+        for name, x, out in zip(("the example input", "a new input"), (example, other), outputs, strict=True):
+            checks.close(
+                out, reference(x), f"the exported model, run in a fresh process on {name} of shape (4, 6)",
+                "Export the model in eval mode (model.eval()): dropout off, batch norm on its running statistics.",
+                rtol=1e-4, atol=1e-5,
+            )

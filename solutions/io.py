@@ -1,0 +1,154 @@
+"""Chapter 08: io. Save and load tensors, checkpoints and models so that nothing is lost or unsafe."""
+
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+PathLike = str | os.PathLike[str]
+
+
+def save_tensors(path: PathLike, tensors: dict[str, torch.Tensor]) -> None:
+    """Write a dict of named tensors to ``path``; it reloads with ``torch.load(path, weights_only=True)``."""
+    ### BEGIN SOLUTION
+    # TODO: check that tensors is a dict mapping str names to torch.Tensor values (raise
+    #   TypeError naming "tensors" and the bad entry otherwise), then torch.save a plain dict
+    #   of them to path, so the names come back with the tensors.
+    if not isinstance(tensors, Mapping):
+        raise TypeError(f"tensors must be a dict of str -> Tensor, got {type(tensors).__name__}")
+    for name, value in tensors.items():
+        if not isinstance(name, str) or not isinstance(value, torch.Tensor):
+            raise TypeError(
+                f"tensors must map str names to Tensors; entry {name!r} holds {type(value).__name__}"
+            )
+    torch.save(dict(tensors), path)
+    ### END SOLUTION
+
+
+def load_tensors(path: PathLike) -> dict[str, torch.Tensor]:
+    """The dict of named tensors stored at ``path``, loaded with ``weights_only=True``."""
+    ### BEGIN SOLUTION
+    # TODO: torch.load(path, weights_only=True): the safe unpickler that accepts tensors and
+    #   plain containers but refuses to run code hidden in the file.
+    return torch.load(path, weights_only=True)
+    ### END SOLUTION
+
+
+def save_checkpoint(
+    path: PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch: int,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    **extra: Any,
+) -> None:
+    """Atomically write a checkpoint holding state_dicts only, plus ``epoch`` and ``extra``.
+
+    Either the old file at ``path`` or the complete new one exists, never a half-written file.
+    """
+    ### BEGIN SOLUTION
+    # TODO: check epoch (a non-negative int: TypeError/ValueError naming "epoch"). Build a dict
+    #   of plain data: model.state_dict(), optimizer.state_dict(), the scheduler's state_dict()
+    #   (or None), epoch and extra. torch.save it into a temporary file in the same directory
+    #   (tempfile.mkstemp(dir=...)), then publish it with os.replace(temporary, path); if
+    #   anything fails, delete the temporary file and re-raise.
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise TypeError(f"epoch must be an int, got {type(epoch).__name__}")
+    if epoch < 0:
+        raise ValueError(f"epoch must be >= 0, got {epoch}")
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": None if scheduler is None else scheduler.state_dict(),
+        "epoch": epoch,
+        "extra": dict(extra),
+    }
+    target = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            torch.save(checkpoint, file)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    ### END SOLUTION
+
+
+def load_checkpoint(
+    path: PathLike,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    map_location: str | torch.device = "cpu",
+) -> dict[str, Any]:
+    """Restore model (and optimizer, scheduler) in place from a save_checkpoint file.
+
+    Returns ``{"epoch": epoch, **extra}``.
+    """
+    ### BEGIN SOLUTION
+    # TODO: torch.load(path, map_location=map_location, weights_only=True), then call
+    #   load_state_dict on the model (strict, so a missing key raises), the optimizer and the
+    #   scheduler when they are given; return {"epoch": ..., **extra}.
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    model.load_state_dict(checkpoint["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(checkpoint["optimizer"])
+    if scheduler is not None:
+        if checkpoint["scheduler"] is None:
+            raise ValueError(f"scheduler was given but the checkpoint {path} holds no scheduler state")
+        scheduler.load_state_dict(checkpoint["scheduler"])
+    return {"epoch": checkpoint["epoch"], **checkpoint["extra"]}
+    ### END SOLUTION
+
+
+def reuse_layers_(
+    src_state_dict: Mapping[str, torch.Tensor], dst_model: nn.Module, prefixes: Iterable[str]
+) -> list[str]:
+    """Copy into ``dst_model``, in place, the entries of ``src_state_dict`` whose key starts with a prefix.
+
+    Returns the keys copied, in ``src_state_dict`` order.
+    """
+    ### BEGIN SOLUTION
+    # TODO: select the keys of src_state_dict that start with one of the prefixes
+    #   (str.startswith accepts a tuple). Check each against dst_model.state_dict() (ValueError
+    #   naming the key when it is missing or its shape differs), then copy_ the values into the
+    #   destination tensors under torch.no_grad(), so the Parameter objects stay the same.
+    prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
+    destination = dst_model.state_dict()
+    keys = [key for key in src_state_dict if key.startswith(prefixes)]
+    for key in keys:
+        if key not in destination:
+            raise ValueError(f"src_state_dict key {key!r} has no counterpart in dst_model")
+        if destination[key].shape != src_state_dict[key].shape:
+            raise ValueError(
+                f"src_state_dict[{key!r}] has shape {tuple(src_state_dict[key].shape)}, "
+                f"dst_model expects {tuple(destination[key].shape)}"
+            )
+    with torch.no_grad():
+        for key in keys:
+            destination[key].copy_(src_state_dict[key])
+    return keys
+    ### END SOLUTION
+
+
+def export_for_inference(model: nn.Module, example_input: torch.Tensor, path: PathLike) -> None:
+    """Write ``model``, in eval mode, to a file that loads and runs without the model's Python class."""
+    ### BEGIN SOLUTION
+    # TODO: put the model in eval mode (dropout off, batch norm on its running statistics),
+    #   capture it with torch.export.export(model, (example_input,)) and write the program
+    #   with torch.export.save(program, path). Give the model its previous mode back.
+    was_training = model.training
+    model.eval()
+    try:
+        program = torch.export.export(model, (example_input,))
+    finally:
+        model.train(was_training)
+    torch.export.save(program, path)
+    ### END SOLUTION
