@@ -1,0 +1,111 @@
+"""Chapter 09: devices. Put every tensor where the computation happens, and keep it there."""
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def best_device() -> torch.device:
+    """CUDA if available, else Apple's MPS if available, else the CPU."""
+    ### BEGIN SOLUTION
+    # TODO: ask torch.cuda.is_available(), then torch.backends.mps.is_available(), and return
+    #   a torch.device (not a string) for the first that answers True, else torch.device("cpu").
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+    ### END SOLUTION
+
+
+def to_device(obj: Any, device: torch.device | str) -> Any:
+    """A copy of ``obj`` with every tensor inside nested dicts, lists, tuples and namedtuples on ``device``.
+
+    Containers keep their types; everything that is not a tensor or a container comes back as is.
+    """
+    ### BEGIN SOLUTION
+    # TODO: recurse. A tensor becomes tensor.to(device) (use the returned tensor: .to does not
+    #   move in place). Rebuild containers with their own type: type(obj)(...) for dicts, lists
+    #   and tuples, type(obj)(*items) for namedtuples (tuples with _fields). Anything else as is.
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return type(obj)((key, to_device(value, device)) for key, value in obj.items())
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(to_device(value, device) for value in obj))
+    if isinstance(obj, list | tuple):
+        return type(obj)(to_device(value, device) for value in obj)
+    return obj
+    ### END SOLUTION
+
+
+def module_devices(model: nn.Module) -> set[torch.device]:
+    """The set of devices holding the parameters and buffers of ``model``."""
+    ### BEGIN SOLUTION
+    # TODO: collect tensor.device over model.parameters() and model.buffers() into a set.
+    return {tensor.device for tensor in [*model.parameters(), *model.buffers()]}
+    ### END SOLUTION
+
+
+class RunningMean(nn.Module):
+    """Centres features with a running mean kept in a registered buffer.
+
+    ``forward(x)`` for x of shape (N, num_features): in train mode it first updates
+    ``running_mean = (1 - momentum) * running_mean + momentum * x.mean(0)`` (no gradient flows
+    into the buffer); in both modes it returns ``x - running_mean``. The running mean starts at 0.
+    """
+
+    def __init__(self, num_features: int, momentum: float = 0.1) -> None:
+        super().__init__()
+        ### BEGIN SOLUTION
+        # TODO: check num_features (a positive int) and momentum (in (0, 1]), ValueError naming
+        #   the argument otherwise. Keep the running mean with
+        #   self.register_buffer("running_mean", torch.zeros(num_features)), so that .to(),
+        #   .cuda() and state_dict() see it; a plain attribute stays behind on the CPU.
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+        if not 0 < momentum <= 1:
+            raise ValueError(f"momentum must be in (0, 1], got {momentum!r}")
+        self.momentum = momentum
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        ### END SOLUTION
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ### BEGIN SOLUTION
+        # TODO: in train mode (self.training), update the buffer in place under torch.no_grad():
+        #   running_mean.mul_(1 - momentum).add_(x.mean(0), alpha=momentum). Every tensor you
+        #   create must live on x.device. Then return x - running_mean.
+        if self.training:
+            with torch.no_grad():
+                self.running_mean.mul_(1 - self.momentum).add_(x.mean(0), alpha=self.momentum)
+        return x - self.running_mean
+        ### END SOLUTION
+
+
+def causal_mask(x: torch.Tensor) -> torch.Tensor:
+    """The (T, T) bool mask, True where position i may attend to j (j <= i), on ``x.device``.
+
+    ``x`` has shape (B, T, ...).
+    """
+    ### BEGIN SOLUTION
+    # TODO: check that x has at least 2 dimensions (ValueError naming x), read T = x.shape[1],
+    #   and build torch.ones(T, T, dtype=torch.bool, device=x.device).tril(): created on
+    #   x.device directly, so nothing is built on the CPU and copied over.
+    if x.dim() < 2:
+        raise ValueError(f"x must have shape (B, T, ...), got {tuple(x.shape)}")
+    steps = x.shape[1]
+    return torch.ones(steps, steps, dtype=torch.bool, device=x.device).tril()
+    ### END SOLUTION
+
+
+def optimizer_to_(optimizer: torch.optim.Optimizer, device: torch.device | str) -> None:
+    """Move every tensor of the optimizer's state (Adam's moments and steps, momentum buffers) to ``device``."""
+    ### BEGIN SOLUTION
+    # TODO: loop over optimizer.state.values() (one dict per parameter) and store
+    #   value.to(device) back under the same key for each tensor value; leave other values alone.
+    for state in optimizer.state.values():
+        for key, value in state.items():
+            if isinstance(value, torch.Tensor):
+                state[key] = value.to(device)
+    ### END SOLUTION
