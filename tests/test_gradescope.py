@@ -136,6 +136,12 @@ def check_results(data: dict) -> None:
     assert sum(test["max_score"] for test in data["tests"]) == pytest.approx(data["max_score"])
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without what would point Python or pytest elsewhere."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "VIRTUAL_ENV", "TORCHKATA"))}
+    return {**env, **extra}
+
+
 @pytest.fixture(scope="module")
 def autograder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """/autograder as Gradescope lays it out, with setup.sh run: source/, venv/, run_autograder."""
@@ -147,8 +153,7 @@ def autograder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("setup.sh", "run_autograder"):
         (root / "source" / name).chmod(0o755)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "VIRTUAL_ENV", "TORCHKATA"))}
-    env.update(
+    env = clean_env(
         AUTOGRADER_ROOT=str(root),
         TORCHKATA_TORCH_INDEX="",  # nothing to fetch: the venv sees this machine's pinned packages
         TORCHKATA_VENV_OPTIONS="--system-site-packages --without-pip",
@@ -162,8 +167,7 @@ def autograder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_autograder(root: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "VIRTUAL_ENV", "TORCHKATA"))}
-    env["AUTOGRADER_ROOT"] = str(root)
+    env = clean_env(AUTOGRADER_ROOT=str(root))
     results = root / "results" / "results.json"
     results.unlink(missing_ok=True)
     done = subprocess.run([str(root / "run_autograder")], env=env, capture_output=True, text=True, timeout=600,
@@ -184,7 +188,8 @@ def _submit(root: Path, files: dict[str, Path]) -> None:
 @pytest.mark.slow
 def test_run_autograder_gives_the_reference_full_marks(autograder: Path) -> None:
     where = subprocess.run([str(autograder / "venv" / "bin" / "python"), "-c", "import torchkata; "
-                            "print(torchkata.__file__)"], capture_output=True, text=True, check=True, cwd="/")
+                            "print(torchkata.__file__)"], capture_output=True, text=True, check=True, cwd="/",
+                           env=clean_env())
     assert Path(where.stdout.strip()).is_relative_to(autograder / "venv"), "setup.sh did not install the engine"
     # A GitHub-repository submission: the chapter modules in starter/.
     _submit(autograder, {f"starter/{slug}.py": PROJECT.solutions / f"{slug}.py" for slug in SMALL})
