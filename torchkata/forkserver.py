@@ -8,10 +8,12 @@ channel that carry the run's nonce and name the next test of the run's order.
 
 from __future__ import annotations
 
+import ast
 import importlib
 import json
 import os
 import random
+import re
 import secrets
 import select
 import shutil
@@ -31,10 +33,7 @@ from torchkata.recorder import Expected, public_feedback
 from torchkata.staging import ChapterSources, RunDir, Submitted, read_chapter, read_submitted, write_run_dir
 
 STARTER_CANARIES = 6
-# Imported by the server once the first children run: torch loads them lazily when a comparison
-# fails (checks.close -> torch.unravel_index -> sympy), which would cost every failing chapter a second.
-WARM_LATER = ("torch.fx.experimental.symbolic_shapes",)
-OUTPUT_TAIL = 4096
+OUTPUT_TAIL = 16384
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -51,25 +50,38 @@ def preload(chapters: list[ChapterSources]) -> None:
 
     for name in _pytest.config.default_plugins:
         importlib.import_module(f"_pytest.{name}")
-    for module in _imported_modules(chapters):
+    for module in _imports([source for chapter in chapters for source in chapter.graders.values()], top=True):
         _import_quietly(module)  # a grader's import error is reported by the collection
 
 
-def _imported_modules(chapters: list[ChapterSources]) -> set[str]:
-    import ast
+def warm_later(chapters: list[ChapterSources]) -> list[str]:
+    """Modules the chapters will import lazily, for the server to load while the first children run.
 
+    Then every later child starts with them: the chapter modules' own imports, the graders'
+    imports inside functions, torch's compiler when a chapter uses it, and what torch loads
+    to describe a failed comparison (checks.close -> torch.unravel_index -> sympy).
+    """
+    sources = [source for chapter in chapters for source in (*chapter.graders.values(), chapter.starter or b"")]
+    names = _imports(sources, top=False)
+    if any(re.search(rb"torch\.(compile|export|_dynamo)\b", source) for source in sources):
+        names.add("torch._dynamo")
+    names.add("torch.fx.experimental.symbolic_shapes")
+    return sorted(name for name in names if name not in sys.modules)
+
+
+def _imports(sources: list[bytes], top: bool) -> set[str]:
+    """Absolute module names imported by ``sources``: at the top level only, or anywhere."""
     names: set[str] = set()
-    for chapter in chapters:
-        for source in chapter.graders.values():
-            try:
-                tree = ast.parse(source)
-            except SyntaxError:
-                continue
-            for node in tree.body:
-                if isinstance(node, ast.Import):
-                    names.update(alias.name for alias in node.names)
-                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                    names.add(node.module)
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError):
+            continue
+        for node in tree.body if top else ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
     return names
 
 
@@ -330,12 +342,11 @@ class Server:
         if not task.remaining:
             self.finish(task)
             return
-        how = child.killed_for or describe_status(status)
+        how = child.killed_for or describe_status(status) + _crash_site(child.output_tail)
         if child.killed_for.startswith("ran past"):
             task.flag("timed_out", f"the chapter's process {how}")
         else:
-            note = "" if child.killed_for else _tail_note(child.output_tail)
-            task.flag("crashed", f"the chapter's process {how}{note}")
+            task.flag("crashed", f"the chapter's process {how}")
         consumed = child.running is not None and task.remaining[0] == child.running
         if consumed:
             task.results[child.running] = (False, f"the chapter's process {how} while this test ran")
@@ -381,9 +392,10 @@ class Server:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def run(self, tasks: list[Task]) -> None:
+    def run(self, tasks: list[Task], warm: list[str]) -> None:
+        """Run every task; import the ``warm`` modules one at a time once the first children run."""
         self.pending: deque[Task] = deque(tasks)
-        warm = list(WARM_LATER) if len(tasks) > self.jobs else []
+        warm = list(warm) if len(tasks) > self.jobs else []
         while self.pending or self.children:
             while self.pending and len(self.children) < self.jobs:
                 self.start(self.pending.popleft())
@@ -469,15 +481,16 @@ _STAGED_PREFIX = str(Path(tempfile.gettempdir()) / "torchkata-grade-")
 
 def _unstage(message: str) -> str:
     """Staged paths in a message as the student knows them: ``/tmp/.../impl/modules.py`` -> ``modules.py``."""
-    import re
-
     return re.sub(re.escape(_STAGED_PREFIX) + r"[^/\s]*/run\d+/(impl|graders)/", "", message)
 
 
-def _tail_note(tail: bytes) -> str:
-    text = tail.decode("utf-8", errors="replace").strip()
-    lines = [line for line in text.splitlines() if line.strip()][-3:]
-    return ("; its last output: " + " | ".join(lines))[:600] if lines else ""
+def _crash_site(tail: bytes) -> str:
+    """From a dying child's last output: Python's fatal error line and the chapter module's frame, if any."""
+    lines = [line.strip() for line in tail.decode("utf-8", errors="replace").splitlines()]
+    fatal = next((line for line in lines if line.startswith("Fatal Python error")), "")
+    frame = next((line for line in lines if line.startswith("File") and "/impl/" in line), "")
+    found = " ".join(part for part in (fatal, _unstage(frame)) if part)
+    return f" ({found[:300]})" if found else ""
 
 
 def _read_available(fd: int) -> bytes:
@@ -531,7 +544,7 @@ def serve(request: dict[str, Any], out: Any) -> None:
                     server.finish(task)
                 else:
                     tasks.append(task)
-        server.run(tasks)
+        server.run(tasks, warm_later(chapters))
         server.emit({"t": "done", "landlock": server.landlock})
     finally:
         server.close()
