@@ -284,6 +284,38 @@ def test_grade_cell_writes_nothing_to_stderr_whatever_the_grading_prints(session
     assert "progress written to stderr" in captured.out
 
 
+def test_cells_reach_the_grader_as_they_ran_in_ipython(monkeypatch):
+    """A real IPython shell: the setup cell records itself and later cells; failing and grade cells do not."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    asked: list[dict] = []
+
+    class RecordingWorker:
+        def __init__(self, environment: dict, chapters: list) -> None:
+            pass
+
+        def alive(self) -> bool:
+            return True
+
+        def ask(self, request: dict, seconds: float) -> dict:
+            asked.append(request)
+            return {"outcomes": [_outcome(1, True)], "hidden_graders": True}
+
+    monkeypatch.setattr(nbgrade, "_SESSION", nbgrade._Session())
+    monkeypatch.setattr(nbgrade, "_Worker", RecordingWorker)
+    shell = InteractiveShell.instance()
+    try:
+        for code in ["SETUP = 1\nfrom torchkata.nbgrade import record_cells\nrecord_cells('c')", "ANSWER = 2",
+                     "1 / 0", "from torchkata.nbgrade import grade_kata\ngrade_kata('c', 'K', points=1)",
+                     "LATER = 3", "grade_kata('c', 'K', points=1)"]:
+            shell.run_cell(code, store_history=True)
+    finally:
+        InteractiveShell.clear_instance()
+    first, second = (request["source"] for request in asked)
+    assert "SETUP = 1" in first and "ANSWER = 2" in first and "1 / 0" not in first and "LATER" not in first
+    assert "LATER = 3" in second and "grade_kata" not in second
+
+
 def test_grade_cell_without_the_setup_cell_says_so(monkeypatch):
     monkeypatch.setattr(nbgrade, "_SESSION", nbgrade._Session())
     with pytest.raises(nbgrade.GradingError, match="run the setup cell"):

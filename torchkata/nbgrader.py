@@ -93,7 +93,8 @@ def collect_points(project: Project, chapters: list[Chapter]) -> dict[str, dict[
     points: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for expected in recorder.expected.values():
         points[expected.chapter][expected.kata] += expected.points
-    return {slug: dict(katas) for slug, katas in points.items()}
+    # rounded, so that the cell's metadata and the points its code states are the same number
+    return {slug: {kata: round(value, 6) for kata, value in katas.items()} for slug, katas in points.items()}
 
 
 def chapter_notebook(project: Project, chapter: Chapter, points: dict[str, float]) -> nbformat.NotebookNode:
