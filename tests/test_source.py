@@ -117,3 +117,12 @@ def test_build_check_command_names_the_stale_file(tmp_path):
 
 def test_the_course_starter_is_generated_from_its_solutions(project):
     assert build(project.solutions, project.starter, check=True) == []
+
+
+def test_build_without_solutions_refuses_and_keeps_the_starter(tmp_path):
+    starter = tmp_path / "starter"
+    starter.mkdir()
+    (starter / "modules.py").write_text("student work\n")
+    with pytest.raises(SourceError, match="no solution modules"):
+        build(tmp_path / "solutions", starter)
+    assert (starter / "modules.py").read_text() == "student work\n"

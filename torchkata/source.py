@@ -137,6 +137,11 @@ def build(
     With ``check`` nothing is written. Starter files without a solution count as stale.
     ``only`` limits the build to these chapter slugs.
     """
+    if not any(path.suffix == ".py" for path in solutions.glob("*.py")):
+        raise SourceError(
+            f"no solution modules in {solutions}: starter/ is built from solutions/, which only the "
+            "instructor's repository has"
+        )
     changed: list[Path] = []
     expected: set[str] = set()
     for solution in sorted(solutions.glob("*.py")):
