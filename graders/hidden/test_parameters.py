@@ -1,5 +1,6 @@
 """Hidden checks for chapter 04, parameters: shared tensors, buffers, tied gradients, frozen objects."""
 
+import copy
 import itertools
 
 import pytest
@@ -66,8 +67,9 @@ def _expect_flags(got: dict[str, bool], want: dict[str, bool], call: str, hint: 
 @pytest.mark.points(2)
 def test_count_parameters_counts_shared_tensors_once(impl):
     model = SharedNet()
-    expected = _unique_numel(model)
+    untouched = copy.deepcopy(model)
     count = checks.call("count_parameters(model with a shared layer and a tied head)", impl.count_parameters, model)
+    expected = _unique_numel(untouched)
     _expect_int(count, "count_parameters(model)")
     checks.equal(
         count, expected, "count_parameters(model) for a model that uses one Linear(5, 5) twice and ties "
@@ -139,9 +141,8 @@ def _expect_table(got: object, want: list[tuple], call: str, hint: str) -> None:
         isinstance(got, list), f"{call} returned {checks.describe(got)}; expected a list of {len(want)} rows.", hint
     )
     for index, (row, expected) in enumerate(zip(got, want, strict=False)):
-        checks.check(
-            row == expected, f"{call}: row {index} is {row!r}; expected {expected!r}.", hint
-        )
+        # A namedtuple row is fine; checks.equal then refuses any item whose == could be rigged.
+        checks.equal(tuple(row) if isinstance(row, tuple) else row, expected, f"{call}: row {index}", hint)
     checks.check(
         len(got) == len(want),
         f"{call} returned {len(got)} rows; expected {len(want)}, one per named_parameters() entry "
@@ -392,16 +393,13 @@ class PartlyUsed(nn.Module):
         return self.last(torch.tanh(self.frozen(torch.tanh(self.first(x)))))
 
 
-@pytest.mark.kata("grad_norms")
-@pytest.mark.points(3)
-def test_grad_norms_match_vector_norm(impl):
-    model = PartlyUsed()
-    (model(torch.randn(7, 3)) * 20).sum().backward()
-    expected = {
-        name: None if p.grad is None else torch.linalg.vector_norm(p.grad).item()
-        for name, p in model.named_parameters()
-    }
-    norms = checks.call("grad_norms(model)", impl.grad_norms, model)
+def _grads(model: nn.Module) -> dict[str, torch.Tensor | None]:
+    """A copy of every parameter's gradient, taken before the call; the norms are computed after it."""
+    return {name: None if p.grad is None else p.grad.clone() for name, p in model.named_parameters()}
+
+
+def _expect_norms(norms: object, grads: dict[str, torch.Tensor | None]) -> None:
+    expected = {name: None if grad is None else torch.linalg.vector_norm(grad).item() for name, grad in grads.items()}
     checks.check(
         isinstance(norms, dict) and list(norms) == list(expected),
         f"grad_norms(model) returned keys {list(norms) if isinstance(norms, dict) else checks.describe(norms)}; "
@@ -425,19 +423,30 @@ def test_grad_norms_match_vector_norm(impl):
 
 
 @pytest.mark.kata("grad_norms")
+@pytest.mark.points(3)
+def test_grad_norms_match_vector_norm(impl):
+    model = PartlyUsed()
+    (model(torch.randn(7, 3)) * 20).sum().backward()
+    grads = _grads(model)
+    norms = checks.call("grad_norms(model)", impl.grad_norms, model)
+    _expect_norms(norms, grads)
+
+
+@pytest.mark.kata("grad_norms")
 @pytest.mark.points(1)
 def test_grad_norms_leave_the_gradients_alone(impl):
     model = PartlyUsed()
     (model(torch.randn(4, 3)) ** 2).sum().backward()
-    grads = {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-    checks.call("grad_norms(model)", impl.grad_norms, model)
+    grads = _grads(model)
+    norms = checks.call("grad_norms(model)", impl.grad_norms, model)
     for name, p in model.named_parameters():
-        if name in grads:
+        if grads[name] is not None:
             checks.check(
                 p.grad is not None and torch.equal(p.grad, grads[name]),
                 f"after grad_norms(model), the gradient of {name} changed; expected it untouched.",
                 "Read p.grad; don't zero or modify it.",
             )
+    _expect_norms(norms, grads)  # leaving the gradients alone earns nothing without the norms
 
 
 @pytest.mark.kata("grad_norms")
