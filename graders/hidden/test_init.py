@@ -233,6 +233,7 @@ def test_init_by_type_leaves_other_modules_alone(impl):
         snapshot, ("3.", "7.", "8."), call,
         "Only Linear, Conv2d and BatchNorm layers are initialised; every other module keeps its values.",
     )
+    _zero_biases(model, (nn.Linear, nn.Conv2d), call)  # leaving every module alone earns nothing
 
 
 @pytest.mark.kata("init_by_type_")
@@ -323,11 +324,15 @@ def test_seeded_init_reproducible_whatever_the_global_state(impl):
 @pytest.mark.points(2)
 def test_seeded_init_leaves_the_global_rng_alone(impl):
     model = _seeded_model()
+    before = _matrices(model)
     torch.manual_seed(3)
     expected_next = torch.rand(5)
     torch.manual_seed(3)
     state = torch.get_rng_state()
     checks.call("seeded_init_(model, 9)", impl.seeded_init_, model, 9)
+    after = _matrices(model)
+    changed = [name for (name, old), (_, new) in zip(before, after, strict=True) if not torch.equal(old, new)]
+    checks.check(changed, "seeded_init_(model, 9) changed no weight; expected every layer re-initialised.")
     hint = (
         "torch.manual_seed(seed) resets the global RNG for everyone; fork it (torch.random.fork_rng) or use a "
         "torch.Generator."
