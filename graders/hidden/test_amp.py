@@ -36,12 +36,14 @@ class LinearThenCrossEntropy(nn.Module):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bfloat16", "float16"])
 def test_autocast_forward_matches_low_precision_linear(impl, dtype):
     model = nn.Sequential(nn.Linear(7, 5), nn.ReLU(), nn.Linear(5, 3))
+    reference = copy.deepcopy(model)
     x = torch.randn(6, 7)
-    with torch.no_grad():
-        h = F.relu(F.linear(x.to(dtype), model[0].weight.to(dtype), model[0].bias.to(dtype)))
-        expected = F.linear(h, model[2].weight.to(dtype), model[2].bias.to(dtype))
     call = f"autocast_forward(model, x, 'cpu', {dtype}) with a Linear-ReLU-Linear model"
     out = checks.call(call, impl.autocast_forward, model, x, "cpu", dtype)
+    # Computed after the call, so the student's code cannot read it from this frame.
+    with torch.no_grad():
+        h = F.relu(F.linear(x.to(dtype), reference[0].weight.to(dtype), reference[0].bias.to(dtype)))
+        expected = F.linear(h, reference[2].weight.to(dtype), reference[2].bias.to(dtype))
     checks.close(
         out, expected, call, "Use the dtype argument: torch.autocast(device_type=device_type, dtype=dtype).",
         rtol=2e-2, atol=2e-2,
@@ -119,7 +121,9 @@ def test_autocast_forward_keeps_losses_in_float32(impl):
 @pytest.mark.kata("autocast_forward")
 @pytest.mark.points(1)
 def test_autocast_forward_does_not_leak_autocast(impl):
-    checks.call("autocast_forward(nn.Linear(3, 3), x)", impl.autocast_forward, nn.Linear(3, 3), torch.randn(2, 3))
+    call = "autocast_forward(nn.Linear(3, 3), x)"
+    out = checks.call(call, impl.autocast_forward, nn.Linear(3, 3), torch.randn(2, 3))
+    checks.dtype(out, torch.bfloat16, call, "The default dtype is torch.bfloat16: a Linear under autocast returns it.")
     after = nn.Linear(3, 3)(torch.randn(2, 3))
     checks.check(
         not torch.is_autocast_enabled("cpu") and after.dtype == torch.float32,
@@ -477,6 +481,9 @@ def test_checkpointed_sequential_saves_fewer_tensors(impl):
     blocks = _blocks()
     model = checks.call("CheckpointedSequential(*blocks)", impl.CheckpointedSequential, *blocks)
     x = torch.randn(4, 6, requires_grad=True)
+    out = checks.call("CheckpointedSequential(*blocks)(x)", model, x)
+    checks.close(out, _plain(blocks, x).detach(), "CheckpointedSequential(*blocks)(x)",
+                 "Saving nothing earns nothing: the blocks still have to run.", rtol=1e-5, atol=1e-6)
     plain = _saved_tensor_count(lambda inp: _plain(blocks, inp), x)
     checkpointed = checks.call(
         "counting saved tensors of CheckpointedSequential(*blocks)(x)", _saved_tensor_count, model, x
@@ -565,14 +572,14 @@ class TiedEncoder(nn.Module):
 @pytest.mark.parametrize("features", [4, 7])
 def test_param_bytes_counts_every_dtype_and_buffer(impl, features):
     model = nn.Sequential(nn.Linear(features, 8), nn.BatchNorm1d(8), nn.Linear(8, 3).to(torch.float16))
+    call = f"param_bytes(Sequential(Linear({features}, 8), BatchNorm1d(8), Linear(8, 3).half()))"
+    result = _byte_counts(impl, model, call)
     expected = {
         # Linear weight and bias, BatchNorm weight, bias, running_mean, running_var: 4 bytes each.
         torch.float32: 4 * (features * 8 + 8 + 4 * 8),
         torch.int64: 8,  # BatchNorm's num_batches_tracked
         torch.float16: 2 * (8 * 3 + 3),
     }
-    call = f"param_bytes(Sequential(Linear({features}, 8), BatchNorm1d(8), Linear(8, 3).half()))"
-    result = _byte_counts(impl, model, call)
     checks.equal(
         result, expected, call,
         "Count buffers too (BatchNorm's running statistics and its int64 counter), at t.element_size() bytes "
