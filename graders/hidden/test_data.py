@@ -148,6 +148,10 @@ def test_window_dataset_multivariate_default_horizon(impl):
 def test_window_dataset_index_past_the_end(impl):
     call = "WindowDataset(torch.arange(8.0), 3, 2)"
     dataset = checks.call(call, impl.WindowDataset, torch.arange(8.0), 3, 2)
+    # The last full window first: a dataset that always raises IndexError earns nothing here.
+    last = _item(dataset, 3, call)
+    checks.close(last[0], torch.tensor([3.0, 4.0, 5.0]), f"{call}[3][0] (the last full window)")
+    checks.close(last[1], torch.tensor([6.0, 7.0]), f"{call}[3][1] (the last target)")
     checks.raises(
         IndexError, lambda: dataset[4], f"{call}[4] (one past the last full window)",
         "Past the last window raise IndexError instead of returning a short slice.",
