@@ -351,6 +351,8 @@ def test_worker_stops_a_kata_past_its_time_limit_and_survives_a_hard_exit():
     assert "ran past 3 s" in grade_request(PROJECT.root, _request(hang, kata_timeout=3))["timed_out"]
     exits = "import os\n\nos._exit(3)\n"
     assert "exit status 3" in grade_request(PROJECT.root, _request(exits))["crash"]
+    unknown = grade_request(PROJECT.root, {**_request("x = 1"), "chapter": "no_such_chapter"})
+    assert "no chapter 'no_such_chapter'" in unknown["crash"]
 
 
 # nbgrader itself, end to end
