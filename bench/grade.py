@@ -2,12 +2,13 @@
 
 Prints the wall time of ``pytest graders --impl solutions`` (the floor: every grader,
 one process, no isolation), of ``torchkata grade solutions`` (isolated: fork server,
-one sandboxed child per chapter, canaries), their ratio (goal: within 1.3x), and the
-throughput of ``torchkata grade-all`` over 20 submissions with ``-j 2``.
+one sandboxed child per chapter, canaries, chapters in parallel by default), their ratio
+(goal: within 1.3x), the same with ``-j 1`` (one chapter at a time), and the throughput of
+``torchkata grade-all`` over 20 submissions with ``-j 2``.
 
     python bench/grade.py [--repeat 3] [--submissions 20] [--jobs 2]
 
-Each command runs ``--repeat`` times, floor and isolated alternating; medians are reported.
+Each command runs ``--repeat`` times, the three alternating; medians are reported.
 It is a benchmark, not a test: it asserts nothing.
 """
 
@@ -54,11 +55,13 @@ def main() -> int:
     python = sys.executable
     floor_command = [python, "-m", "pytest", "graders", "--impl", "solutions", "-q", "-p", "no:cacheprovider"]
     grade_command = [python, "-m", "torchkata", "grade", "solutions"]
-    floors, grades = [], []
+    serial_command = [*grade_command, "-j", "1"]
+    floors, grades, serials = [], [], []
     for _ in range(args.repeat):
         floors.append(timed(floor_command))
         grades.append(timed(grade_command))
-    floor, grade = statistics.median(floors), statistics.median(grades)
+        serials.append(timed(serial_command))
+    floor, grade, serial = (statistics.median(times) for times in (floors, grades, serials))
     with tempfile.TemporaryDirectory(prefix="torchkata-bench-") as temp:
         folder = make_class(Path(temp) / "class", args.submissions)
         command = [python, "-m", "torchkata", "grade-all", str(folder), "-j", str(args.jobs),
@@ -69,6 +72,8 @@ def main() -> int:
     print(f"floor    pytest graders --impl solutions   {floor:7.2f} s   (runs: {runs(floors)})")
     print(f"isolated torchkata grade solutions         {grade:7.2f} s   (runs: {runs(grades)})")
     print(f"ratio    isolated / floor                  {grade / floor:7.2f} x (goal: <= 1.30)")
+    print(f"isolated, one chapter at a time (-j 1)     {serial:7.2f} s   (runs: {runs(serials)}; "
+          f"ratio {serial / floor:.2f} x)")
     print(
         f"grade-all {args.submissions} submissions -j {args.jobs}         {class_seconds:7.2f} s   "
         f"({args.submissions / class_seconds * 60:.1f} submissions/min, {class_seconds / args.submissions:.2f} s each)"

@@ -158,6 +158,6 @@ def test_timeouts_and_crashes_say_what_happened(batch: Batch) -> None:
     failed = looped.katas[ATTACKED_KATA].failed
     assert failed and all("limit of one test" in failure["message"] for failure in failed), failed
     crashed = batch.results["segfault"].chapters["modules"]
-    assert "SIGSEGV" in crashed.flags["crashed"]
+    assert "SIGSEGV" in crashed.flags["crashed"] and 'File "modules.py"' in crashed.flags["crashed"]
     bomb = batch.results["memory_bomb"].chapters["modules"].katas[ATTACKED_KATA]
     assert all("MemoryError" in failure["message"] for failure in bomb.failed), bomb.failed

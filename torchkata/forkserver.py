@@ -147,8 +147,7 @@ def describe_status(status: int) -> str:
 class Server:
     """Schedules the chapter runs, at most ``jobs`` children at a time, and reports each chapter."""
 
-    def __init__(self, project: Project, limits: Limits, jobs: int, out: Any) -> None:
-        self.project = project
+    def __init__(self, limits: Limits, jobs: int, out: Any) -> None:
         self.limits = limits
         self.jobs = max(jobs, 1)
         self.out = out
@@ -180,7 +179,8 @@ class Server:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
 
-    def fork(self, run: RunDir, nonce: str, order: list[str], collect_only: bool, deadline: float) -> tuple:
+    def fork(self, run: RunDir, nonce: str, order: list[str], collect_only: bool) -> tuple[int, int, int]:
+        """Fork a child for ``run``; returns its pid and the read ends of its channel and output pipes."""
         from torchkata.sandbox import ChildSpec, run_child
 
         channel_r, channel_w = os.pipe()
@@ -215,6 +215,7 @@ class Server:
                     pass
 
     def reap(self) -> list[tuple[int, int]]:
+        """(pid, status) of every child that has ended, strays included."""
         finished = []
         while True:
             try:
@@ -233,7 +234,7 @@ class Server:
         run = write_run_dir(self.base / "collect", chapters)
         nonce = secrets.token_hex(16)
         deadline = time.monotonic() + self.limits.wall_seconds
-        pid, channel_r, output_r = self.fork(run, nonce, [], True, deadline)
+        pid, channel_r, output_r = self.fork(run, nonce, [], True)
         reader = channel.FrameReader()
         message: dict[str, Any] | None = None
         done = False
@@ -265,6 +266,7 @@ class Server:
 
     def make_task(self, name: str, chapter: ChapterSources, submitted: Submitted,
                   expected: dict[str, Expected]) -> Task:
+        """The chapter's real tests in collection order, with its canaries placed at random among them."""
         mine = {nodeid: e for nodeid, e in expected.items() if e.chapter == chapter.slug}
         plan = canary.make_plan(self.rng)
         real = list(mine)
@@ -283,10 +285,11 @@ class Server:
         run = write_run_dir(self.base / f"run{self.started}", [task.chapter], task.submitted, task.plan)
         nonce = secrets.token_hex(16)
         deadline = min(now + self.limits.wall_seconds, task.budget_end)
-        pid, channel_r, output_r = self.fork(run, nonce, task.remaining, False, deadline)
+        pid, channel_r, output_r = self.fork(run, nonce, task.remaining, False)
         self.children[pid] = Child(pid, task, run, nonce, channel_r, output_r, deadline, first_position=task.position)
 
     def on_frame(self, child: Child, frame: dict[str, Any]) -> None:
+        """Accept one frame: it must carry the nonce and name the next test of the order."""
         task = child.task
         if frame.get("nonce") != child.nonce:
             raise channel.ChannelError("a frame without this run's nonce")
@@ -342,7 +345,12 @@ class Server:
         if not task.remaining:
             self.finish(task)
             return
-        how = child.killed_for or describe_status(status) + _crash_site(child.output_tail)
+        if child.killed_for:
+            how = child.killed_for
+        elif child.ended:
+            how = "ended its session without running every test"
+        else:
+            how = describe_status(status) + _crash_site(child.output_tail)
         if child.killed_for.startswith("ran past"):
             task.flag("timed_out", f"the chapter's process {how}")
         else:
@@ -375,6 +383,7 @@ class Server:
         )
 
     def finish(self, task: Task) -> None:
+        """Report the chapter: every expected test's outcome (one that never reported has failed)."""
         outcomes = []
         for nodeid, exp in task.expected.items():
             if nodeid in task.not_applicable:
@@ -509,6 +518,7 @@ def _read_available(fd: int) -> bytes:
 
 
 def _kill_group(pid: int) -> None:
+    """SIGKILL the child's process group (it leads its own session), and the child itself."""
     for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
         try:
             target()
@@ -517,6 +527,10 @@ def _kill_group(pid: int) -> None:
 
 
 def serve(request: dict[str, Any], out: Any) -> None:
+    """Grade every submission of ``request`` (root, chapters, submissions, limits, jobs), reporting to ``out``.
+
+    Everything the children could touch (submissions, graders, starters) is read before the first fork.
+    """
     project = Project(Path(request["root"]))
     limits = Limits.from_dict(request.get("limits", {}))
     slugs: list[str] = list(request["chapters"])
@@ -524,7 +538,7 @@ def serve(request: dict[str, Any], out: Any) -> None:
     submissions = [
         (name, {slug: read_submitted(Path(path), slug) for slug in slugs}) for name, path in request["submissions"]
     ]
-    server = Server(project, limits, int(request.get("jobs", 1)), out)
+    server = Server(limits, int(request.get("jobs", 1)), out)
     try:
         server.install()
         preload(chapters)

@@ -21,6 +21,11 @@ from torchkata.limits import Limits
 from torchkata.project import Project
 from torchkata.results import ChapterResult, GradeResult, TestOutcome, build_result
 
+NO_LANDLOCK = (
+    "torchkata: this kernel has no Landlock, so a submission's writes are not confined to its scratch "
+    "directory (graders are still read once, before any submission runs)."
+)
+
 
 class GradingError(RuntimeError):
     """The fork server itself failed; no grade was produced."""
@@ -85,6 +90,8 @@ def grade_submissions(
                 message = json.loads(line)
                 if message["t"] == "done":
                     done = True
+                    if not message.get("landlock"):
+                        print(NO_LANDLOCK, file=sys.stderr)
                 elif message["t"] == "chapter":
                     name, slug = message["submission"], message["chapter"]
                     outcomes[name] += [TestOutcome(**item) for item in message["outcomes"]]
