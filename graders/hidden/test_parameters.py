@@ -126,6 +126,8 @@ def test_count_parameters_of_a_large_meta_model(impl):
 @pytest.mark.kata("count_parameters")
 @pytest.mark.points(1)
 def test_count_parameters_rejects_a_non_module(impl):
+    call = "count_parameters(Linear(3, 2))"  # a valid model first: rejecting everything earns nothing
+    checks.equal(checks.call(call, impl.count_parameters, nn.Linear(3, 2)), 8, call)
     checks.raises(
         TypeError, lambda: impl.count_parameters([torch.zeros(3)]), "count_parameters([tensor])",
         "A model that is not an nn.Module raises TypeError naming the argument.",
@@ -176,11 +178,14 @@ def test_parameter_table_matches_named_parameters(impl):
 @pytest.mark.kata("parameter_table")
 @pytest.mark.points(1)
 def test_parameter_table_row_types(impl):
-    table = checks.call("parameter_table(Linear(6, 3))", impl.parameter_table, nn.Linear(6, 3))
+    layer = nn.Linear(6, 3)
+    table = checks.call("parameter_table(Linear(6, 3))", impl.parameter_table, layer)
     checks.check(
         isinstance(table, list) and len(table) == 2,
         f"parameter_table(Linear(6, 3)) returned {checks.describe(table)}; expected a list of 2 rows.",
     )
+    # Rows of the right types earn nothing unless they are the right rows.
+    _expect_table(table, _expected_table(layer), "parameter_table(Linear(6, 3))", "One row per parameter.")
     for row in table:
         checks.check(
             isinstance(row, tuple) and len(row) == 4,
@@ -369,6 +374,8 @@ def test_freeze_returns_the_count_and_no_prefix_freezes_nothing(impl):
 @pytest.mark.kata("freeze_")
 @pytest.mark.points(1)
 def test_freeze_rejects_a_prefix_that_is_not_a_string(impl):
+    call = "freeze_(model, ['body.0'])"  # a valid prefix first: rejecting everything earns nothing
+    checks.equal(checks.call(call, impl.freeze_, Body(), ["body.0"]), 2, call)
     checks.raises(
         TypeError, lambda: impl.freeze_(Body(), [3]), "freeze_(model, [3])",
         "A prefix that is not a string raises TypeError.",
