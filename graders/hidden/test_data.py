@@ -41,6 +41,12 @@ def _construct(fn, *args):
     return _Built(fn(*args))
 
 
+def _accepts(fn, args, length, call):
+    """A valid call works first: a kata that rejects everything earns no point for rejecting bad arguments."""
+    built = checks.call(call, fn, *args)
+    _length(built, length, call)
+
+
 def _batches(loader, call):
     """Every batch of one epoch; worker processes are shut down even when a batch fails."""
     if getattr(loader, "num_workers", 0):
@@ -101,6 +107,7 @@ def test_pair_dataset_transforms_x_only_at_every_read(impl):
 @pytest.mark.kata("PairDataset")
 @pytest.mark.points(1)
 def test_pair_dataset_rejects_length_mismatch(impl):
+    _accepts(impl.PairDataset, (torch.randn(4, 2), torch.arange(4)), 4, "PairDataset(X, y) with 4 samples in each")
     checks.raises(
         ValueError,
         lambda: _construct(impl.PairDataset, torch.randn(5, 2), torch.arange(4)),
@@ -162,6 +169,7 @@ def test_window_dataset_index_past_the_end(impl):
 @pytest.mark.points(1)
 @pytest.mark.parametrize("window, horizon", [(0, 1), (3, 0), (5, 2)])
 def test_window_dataset_rejects_bad_sizes(impl, window, horizon):
+    _accepts(impl.WindowDataset, (torch.arange(6.0), 3, 2), 2, "WindowDataset(series of 6 steps, 3, 2)")
     checks.raises(
         ValueError,
         lambda: _construct(impl.WindowDataset, torch.arange(6.0), window, horizon),
@@ -224,6 +232,7 @@ def test_char_dataset_batches(impl):
 @pytest.mark.points(1)
 @pytest.mark.parametrize("seq_len", [0, 4])
 def test_char_dataset_rejects_bad_seq_len(impl, seq_len):
+    _accepts(impl.CharDataset, ("abcd", 3), 1, "CharDataset('abcd', 3)")
     checks.raises(
         ValueError, lambda: _construct(impl.CharDataset, "abcd", seq_len), f"CharDataset('abcd', {seq_len})",
         "seq_len must be at least 1 and leave one character for the target.",
@@ -284,6 +293,11 @@ def test_pad_collate_in_a_dataloader_packs(impl):
 @pytest.mark.kata("pad_collate")
 @pytest.mark.points(1)
 def test_pad_collate_rejects_empty_batch(impl):
+    call = "pad_collate([(torch.ones(2), 0)])"
+    one = checks.call(call, impl.pad_collate, [(torch.ones(2), 0)])
+    checks.check(isinstance(one, tuple | list) and len(one) == 3,
+                 f"{call} returned {checks.describe(one)}; expected (padded, lengths, labels).")
+    checks.close(one[0], torch.ones(1, 2), f"the padded batch of {call}")
     checks.raises(ValueError, lambda: impl.pad_collate([]), "pad_collate([])", "An empty batch has nothing to pad.")
 
 
@@ -430,6 +444,7 @@ def test_memmap_dataset_reads_lazily(impl, tmp_path, monkeypatch):
 def test_memmap_dataset_rejects_wrong_size(impl, tmp_path, shape):
     path = tmp_path / "rows.bin"
     np.zeros((6, 4), dtype=np.float32).tofile(path)
+    _accepts(impl.MemmapDataset, (path, (6, 4), "float32"), 6, "MemmapDataset(path, (6, 4), 'float32')")
     checks.raises(
         ValueError, lambda: _construct(impl.MemmapDataset, path, shape, "float32"),
         f"MemmapDataset(path, {shape}, 'float32') for a file holding a (6, 4) float32 array",
