@@ -138,8 +138,12 @@ def test_to_device_keeps_ordered_dicts_and_namedtuple_fields(impl):
 def test_to_device_leaves_its_input_alone(impl):
     batch = _nested_batch()
     tensors = [batch["batch"].inputs, batch["pairs"][0], batch["config"]["scale"]]
-    checks.call("to_device(nested_batch, 'meta')", impl.to_device, batch, "meta")
+    moved = checks.call("to_device(nested_batch, 'meta')", impl.to_device, batch, "meta")
     now = [batch["batch"].inputs, batch["pairs"][0], batch["config"]["scale"]]
+    checks.check(isinstance(moved, dict), f"to_device(nested_batch, 'meta') returned {checks.describe(moved)}; "
+                 "expected a dict like its input.")
+    checks.device(moved["config"]["scale"], "meta", "to_device(nested_batch, 'meta')['config']['scale']",
+                  "Leaving the input alone earns nothing unless the copy is moved.")
     checks.check(
         all(a is b and b.device.type == "cpu" for a, b in zip(tensors, now, strict=True)),
         "after to_device(nested_batch, 'meta'), the input's own containers hold other tensors than before.",
@@ -320,6 +324,8 @@ def test_running_mean_buffer_holds_no_graph(impl):
 @pytest.mark.kata("RunningMean")
 @pytest.mark.points(1)
 def test_running_mean_rejects_bad_arguments(impl):
+    module = checks.call("RunningMean(4)", impl.RunningMean, 4)  # a kata that rejects everything earns nothing
+    checks.shape(checks.call("RunningMean(4)(x)", module, torch.randn(3, 4)), (3, 4), "RunningMean(4)(x)")
     for args, kwargs, text in [((0,), {}, "RunningMean(0)"), ((4,), {"momentum": 0.0}, "RunningMean(4, momentum=0.0)"),
                                ((4,), {"momentum": 1.5}, "RunningMean(4, momentum=1.5)")]:
         checks.raises(
@@ -377,6 +383,8 @@ def test_causal_mask_lives_on_the_input_device(impl):
 @pytest.mark.kata("causal_mask")
 @pytest.mark.points(1)
 def test_causal_mask_rejects_a_1d_input(impl):
+    mask = checks.call("causal_mask(x) with x of shape (2, 3)", impl.causal_mask, torch.randn(2, 3))
+    checks.shape(mask, (3, 3), "causal_mask(x) with x of shape (2, 3)", "A valid x is accepted first.")
     checks.raises(
         ValueError, lambda: impl.causal_mask(torch.randn(5)), "causal_mask(x) with x of shape (5,)",
         "x must have shape (B, T, ...); raise ValueError naming x.",
