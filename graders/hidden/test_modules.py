@@ -279,6 +279,10 @@ def test_configurable_mlp_activation(impl, activation, fn):
 @pytest.mark.kata("ConfigurableMLP")
 @pytest.mark.points(1)
 def test_configurable_mlp_rejects_unknown_activation(impl):
+    call = "ConfigurableMLP(10, [32], 3, activation='tanh')"
+    model = checks.call(call, impl.ConfigurableMLP, 10, [32], 3, activation="tanh")
+    checks.shape(checks.call(f"{call}(x)", model, torch.randn(2, 10)), (2, 3), f"{call}(x) with x of shape (2, 10)",
+                 "A known activation is accepted: a kata that rejects everything earns nothing here.")
     checks.raises(
         ValueError,
         lambda: impl.ConfigurableMLP(10, [32], 3, activation="sigmoidal"),
