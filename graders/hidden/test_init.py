@@ -120,6 +120,10 @@ def test_init_normal_only_linear_layers(impl):
 @pytest.mark.kata("init_normal_")
 @pytest.mark.points(1)
 def test_init_normal_rejects_negative_std(impl):
+    layer = nn.Linear(3, 3)
+    returned = checks.call("init_normal_(Linear(3, 3), std=0.5)", impl.init_normal_, layer, std=0.5)
+    checks.check(returned is layer, f"init_normal_(Linear(3, 3), std=0.5) returned {checks.describe(returned)}; "
+                 "expected the module itself (a valid std is accepted).")
     checks.raises(
         ValueError, lambda: impl.init_normal_(nn.Linear(3, 3), std=-1.0), "init_normal_(Linear(3, 3), std=-1.0)",
         "A negative std is a bad argument: raise ValueError naming std.",
