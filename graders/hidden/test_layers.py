@@ -236,6 +236,10 @@ def test_my_dropout_follows_the_mode(impl):
 @pytest.mark.kata("MyDropout")
 @pytest.mark.points(1)
 def test_my_dropout_rejects_p_outside_zero_one(impl):
+    x = torch.randn(4, 5)
+    layer = checks.call("MyDropout(0.0)", impl.MyDropout, 0.0)
+    checks.close(checks.call("MyDropout(0.0)(x)", layer, x), x, "MyDropout(0.0)(x) in train mode",
+                 "p = 0 is valid and drops nothing: a kata that rejects every p earns nothing here.")
     for p in (-0.1, 1.0, 1.5):
         checks.raises(
             ValueError, lambda p=p: impl.MyDropout(p), f"MyDropout({p})",
