@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+import torchkata
 from tests.conftest import PROJECT
-from tests.hostile.cases import ATTACKED_KATA, CASES, LEFTOVER_MARKER, build_submission
+from tests.hostile.cases import ATTACKED_KATA, CASES, LEFTOVER_MARKER, WRITE_MARKER, build_submission
 from tests.hostile.course import make_course, tree_digest
 from torchkata import landlock
 from torchkata.classroom import classroom_report
@@ -126,6 +127,14 @@ def test_the_next_submission_is_graded_by_the_real_graders(batch: Batch) -> None
 def test_the_checkout_and_other_submissions_are_left_as_they_were(batch: Batch) -> None:
     assert batch.course_after == batch.course_before
     assert batch.honest_after == batch.honest_before
+
+
+def test_the_engine_installed_here_is_left_as_it_was(batch: Batch) -> None:
+    if "write_files" not in RUNNABLE:
+        pytest.skip(NEEDS["write_files"][1])
+    package = Path(torchkata.__file__).parent
+    written = [str(path) for path in package.rglob("*.py") if WRITE_MARKER in path.read_text(errors="replace")]
+    assert written == []
 
 
 def test_no_process_is_left_behind(batch: Batch) -> None:

@@ -132,19 +132,20 @@ for _module in list(sys.modules.values()):
                 pass
 """
 
-WRITE_FILES = """
+WRITE_MARKER = "# written by a hostile submission"
+WRITE_FILES = f"""
 import os
 import sys
 
-targets = {targets!r}
+targets = {{targets!r}}
 for _module in list(sys.modules.values()):
     _file = getattr(_module, "__file__", None) or ""
-    if "graders" in _file or _file.endswith("checks.py"):
+    if "graders" in _file or _file.endswith(("checks.py", "plugin.py", "recorder.py")):
         targets.append(_file)
 for target in targets:
     try:
-        with open(target, "w") as handle:
-            handle.write("raise SystemExit('overwritten by a submission')\\n")
+        with open(target, "a") as handle:
+            handle.write("\\n{WRITE_MARKER}\\nraise SystemExit(0)\\n")
     except OSError:
         pass
 """
