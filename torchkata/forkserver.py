@@ -361,7 +361,8 @@ class Server:
             task.position += 1
         first_test = task.position - child.first_position <= 1
         task.deaths_in_first_test = task.deaths_in_first_test + 1 if first_test else 0
-        if task.remaining and self.may_restart(task, consumed):
+        progressed = task.position > child.first_position
+        if task.remaining and self.may_restart(task, progressed):
             self.pending.appendleft(task)
             return
         for nodeid in task.remaining:
@@ -369,13 +370,13 @@ class Server:
         task.position = len(task.order)
         self.finish(task)
 
-    def may_restart(self, task: Task, consumed: bool) -> bool:
-        """Run the rest of the chapter in a fresh child, if the dead one used up a test and time remains.
+    def may_restart(self, task: Task, progressed: bool) -> bool:
+        """Run the rest of the chapter in a fresh child, if the dead one got somewhere and time remains.
 
         Two children in a row that die in their first test (an exit or crash at import) end it.
         """
         return (
-            consumed
+            progressed
             and "tampered" not in task.flags
             and task.children <= self.limits.restarts
             and task.deaths_in_first_test < 2
