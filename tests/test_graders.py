@@ -7,6 +7,7 @@ from functools import cache
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
+from torchkata.canary import KNOWN_WRONG_SOURCE
 from torchkata.grade import grade_in_process
 from torchkata.mutants import Mutant, load_mutants, write_overlay
 from torchkata.results import GradeResult
@@ -91,3 +92,11 @@ def test_two_runs_agree(slug, tmp_path):
     second = grade_in_process(impl_dir, [slug], PROJECT)
     assert first.to_dict() == second.to_dict()
     assert reference(slug).to_dict() == grade_in_process(PROJECT.solutions, [slug], PROJECT).to_dict()
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_canary_module_gets_no_point(slug, tmp_path):
+    (tmp_path / f"{slug}.py").write_bytes(KNOWN_WRONG_SOURCE)
+    result = grade_in_process(tmp_path, [slug], PROJECT)
+    passed = [outcome.test for outcome in result.outcomes() if outcome.passed]
+    assert result.max_points > 0 and not passed, f"grader tests that pass on the canaries' module: {passed}"

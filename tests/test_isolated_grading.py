@@ -210,3 +210,19 @@ def test_grade_all_writes_the_csv_and_the_reports(tmp_path: Path, capsys: pytest
     gradescope = tmp_path / "results.json"
     assert main(["grade", str(tmp_path / "class" / "ada"), "--chapter", SLUG, "--gradescope", str(gradescope)]) == 0
     assert json.loads(gradescope.read_text())["score"] == float(rows["ada"]["points"])
+
+
+def test_a_solved_starter_is_not_mistaken_for_tampering(tmp_path: Path) -> None:
+    """In a student's repository starter/ is their work: the canaries must not rely on it being unsolved."""
+    import shutil
+
+    from torchkata.project import Project
+
+    for part in ("exercises", "graders"):
+        shutil.copytree(PROJECT.root / part, tmp_path / part)
+    (tmp_path / "starter").mkdir()
+    shutil.copy(PROJECT.solutions / f"{SLUG}.py", tmp_path / "starter" / f"{SLUG}.py")
+    course = Project(tmp_path)
+    results = grade_submissions({"done": course.starter}, [SLUG], course, Limits(wall_seconds=90, test_seconds=15))
+    chapter = results["done"].chapters[SLUG]
+    assert not chapter.flags and chapter.points == chapter.max_points > 0

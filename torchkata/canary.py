@@ -2,9 +2,11 @@
 
 Two kinds run interleaved with the real graders, in the same child process:
 
-- real grader tests against a known-wrong implementation: the chapter's starter,
-  staged under a random alias slug so the grader file copy ``test_<alias>.py``
-  loads ``<alias>.py`` (the plugin derives the module from the grader's file name);
+- real grader tests against a known-wrong implementation, ``KNOWN_WRONG_SOURCE`` (a
+  module whose every name raises NotImplementedError, so it needs neither solutions/
+  nor a pristine starter/, which in a student's repository is their work), staged
+  under a random alias slug so the grader file copy ``test_<alias>.py`` loads
+  ``<alias>.py`` (the plugin derives the module from the grader's file name);
 - sentinel tests the runner writes: failing comparisons through ``assert``,
   ``torchkata.checks``, torch and NumPy, and ``pytest.fail``, in a file with a
   random name.
@@ -18,6 +20,12 @@ from __future__ import annotations
 import random
 import secrets
 from dataclasses import dataclass
+
+KNOWN_WRONG_SOURCE = (
+    b'"""The canaries\' known-wrong chapter module: every name it is asked for is unwritten."""\n\n\n'
+    b"def __getattr__(name):\n"
+    b'    raise NotImplementedError(f"{name}: the canary module implements nothing")\n'
+)
 
 SENTINEL_BODIES = (
     "assert torch.zeros(2).sum().item() == 1.0, TOKEN",

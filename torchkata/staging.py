@@ -12,7 +12,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchkata.canary import CanaryPlan
+from torchkata.canary import KNOWN_WRONG_SOURCE, CanaryPlan
 from torchkata.project import Project
 
 MAX_SOURCE_BYTES = 1024 * 1024
@@ -30,7 +30,7 @@ class Submitted:
 
 @dataclass(frozen=True)
 class ChapterSources:
-    """A chapter's grader files (by visibility) and its starter, the canaries' known-wrong module."""
+    """A chapter's grader files (by visibility) and its starter (whose imports the server warms)."""
 
     slug: str
     graders: dict[str, bytes]
@@ -122,7 +122,6 @@ def write_run_dir(
         (chapter,) = chapters
         for visibility, source in chapter.graders.items():
             _write(run.graders / visibility / f"test_{canary.alias}.py", source)
-        known_wrong = chapter.starter if chapter.starter is not None else b""
-        _write(run.impl / f"{canary.alias}.py", known_wrong)
+        _write(run.impl / f"{canary.alias}.py", KNOWN_WRONG_SOURCE)
         _write(run.graders / "public" / f"test_{canary.sentinel_stem}.py", canary.sentinel_source)
     return run
