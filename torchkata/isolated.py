@@ -12,8 +12,9 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import torchkata
 from torchkata.grade import select_chapters
@@ -74,33 +75,46 @@ def grade_submissions(
     }
     outcomes: dict[str, list[TestOutcome]] = {name: [] for name in submissions}
     flags: dict[str, dict[str, dict[str, str]]] = {name: {} for name in submissions}
+    deadline = _server_deadline(limits, len(submissions) * len(selected), jobs)
+    for message in _server_messages(request, deadline):
+        name, slug = message["submission"], message["chapter"]
+        outcomes[name] += [TestOutcome(**item) for item in message["outcomes"]]
+        flags[name][slug] = message["flags"]
+        if on_chapter:
+            on_chapter(name, slug)
+    results: dict[str, GradeResult] = {}
+    for name in submissions:
+        result = build_result(outcomes[name], order)
+        for slug, chapter_flags in flags[name].items():
+            result.chapters.setdefault(slug, ChapterResult(slug)).flags.update(chapter_flags)
+        results[name] = result
+    return results
+
+
+def _server_messages(request: dict[str, Any], deadline: float) -> Iterator[dict[str, Any]]:
+    """Run a fork server on ``request``; yield its chapter messages; GradingError if it fails to finish."""
     done = False
     with tempfile.TemporaryDirectory(prefix="torchkata-server-") as cwd, tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(
             _server_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors, cwd=cwd,
             env=_server_env(), text=True,
         )
+        timer = _Watchdog(process, deadline)
         try:
             assert process.stdin is not None and process.stdout is not None
             process.stdin.write(json.dumps(request))
             process.stdin.close()
-            deadline = _server_deadline(limits, len(submissions) * len(selected), jobs)
-            timer = _Watchdog(process, deadline)
             for line in process.stdout:
                 message = json.loads(line)
-                if message["t"] == "done":
+                if message["t"] == "chapter":
+                    yield message
+                elif message["t"] == "done":
                     done = True
                     if not message.get("landlock"):
                         print(NO_LANDLOCK, file=sys.stderr)
-                elif message["t"] == "chapter":
-                    name, slug = message["submission"], message["chapter"]
-                    outcomes[name] += [TestOutcome(**item) for item in message["outcomes"]]
-                    flags[name][slug] = message["flags"]
-                    if on_chapter:
-                        on_chapter(name, slug)
             process.wait()
-            timer.cancel()
         finally:
+            timer.cancel()
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -111,13 +125,6 @@ def grade_submissions(
                 f"the grading server stopped before it finished (exit status {process.returncode}): "
                 + (" | ".join(tail) or "no message")
             )
-    results: dict[str, GradeResult] = {}
-    for name in submissions:
-        result = build_result(outcomes[name], order)
-        for slug, chapter_flags in flags[name].items():
-            result.chapters.setdefault(slug, ChapterResult(slug)).flags.update(chapter_flags)
-        results[name] = result
-    return results
 
 
 def grade_isolated(
