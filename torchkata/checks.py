@@ -267,8 +267,15 @@ def keys(
     call: str,
     hint: str | None = None,
 ) -> None:
-    """A state_dict (or a module's) has exactly the expected keys, in any order."""
+    """A state_dict (or a module's) has exactly the expected keys, in any order.
+
+    The keys must be plain strings: a str subclass could rig ``in`` and ``==``.
+    """
     got = list(mapping.state_dict() if isinstance(mapping, nn.Module) else mapping)
+    foreign = next((key for key in got if type(key) is not str), None)
+    if foreign is not None:
+        raise _fail(f"{call} has a state_dict key that is {describe(foreign)}, a {type(foreign).__name__}; "
+                    "expected plain str keys.", hint)
     want = list(expected)
     missing = [key for key in want if key not in got]
     extra = [key for key in got if key not in want]
