@@ -29,7 +29,6 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 GRADERS_SECRET = "GRADERS_TOKEN"
 HIDDEN_GRADERS_PATH = "graders/hidden"
 PYTHON_VERSION = "3.11"
-STEP_TEST_SECONDS = 60.0
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
 
@@ -57,22 +56,18 @@ def check_repository(name: str) -> str:
     return name
 
 
-def chapter_command(slug: str, test_seconds: float = STEP_TEST_SECONDS) -> str:
-    """The step's command: grade the student's starter/ for one chapter.
+def chapter_command(slug: str) -> str:
+    """The step's command: grade the student's starter/ for one chapter in the sandbox.
 
-    It grades in one process (``--in-process``) rather than in the sandbox: the
-    student owns the repository and its workflow, so a sandbox inside their own CI
-    job protects nothing, and the sandbox's canaries take the course's starter/ as
-    their known-wrong module, which in a release is the student's own work.
-    PYTEST_TIMEOUT bounds each check, so a kata that hangs fails its check, not the
-    step. ``bash -c`` joins stderr to stdout: the grader action fails a step on any
+    The chapter runs in an isolated child, so code that calls ``os._exit(0)`` or
+    rewrites pytest's reports cannot turn the step green: the exit status comes
+    from the parent, which reads results only from its own channel. Each check has
+    the sandbox's time limit, so a kata that hangs fails its check, not the step.
+    ``bash -c`` joins stderr to stdout: the grader action fails a step on any
     stderr output, whatever the exit status; pass or fail must come from the exit
     status alone.
     """
-    inner = (
-        f"PYTEST_TIMEOUT={test_seconds:g} torchkata grade starter --classroom --in-process "
-        f"--chapter {shlex.quote(slug)} 2>&1"
-    )
+    inner = f"torchkata grade starter --classroom --chapter {shlex.quote(slug)} 2>&1"
     return f'bash -c "{inner}"'
 
 
