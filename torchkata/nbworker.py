@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 _CHILD_GROUP: int | None = None
+# Chapters read by warm_chapter in the worker, inherited by each forked child.
+_CHAPTERS: dict[str, list[Any]] = {}
 
 
 def run_kata(root: Path, impl_dir: Path, slug: str, kata: str, test_timeout: float) -> dict[str, Any]:
@@ -47,7 +49,8 @@ def run_kata(root: Path, impl_dir: Path, slug: str, kata: str, test_timeout: flo
     recorder = Recorder()
     log = impl_dir.parent / "replay.log"
     os.environ[REPLAY_LOG_ENV] = str(log)
-    args = [*pytest_args(project, impl_dir, select_chapters(project, [slug]), [kata]), f"--timeout={test_timeout:g}"]
+    chapters = _CHAPTERS.get(slug) or select_chapters(project, [slug])
+    args = [*pytest_args(project, impl_dir, chapters, [kata]), f"--timeout={test_timeout:g}"]
     with contextlib.redirect_stdout(io.StringIO()):
         pytest.main(args, plugins=[recorder])
     replay_errors = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
@@ -169,6 +172,7 @@ def warm_chapter(root: Path, slug: str) -> None:
         return  # the grading child meets the same problem and reports it
     with contextlib.redirect_stdout(io.StringIO()):
         pytest.main([*pytest_args(project, root / "starter", chapters), "--collect-only"])
+    _CHAPTERS[slug] = chapters
 
 
 def _on_terminate(signum: int, frame: object) -> None:
