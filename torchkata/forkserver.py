@@ -32,7 +32,8 @@ from torchkata.project import Project
 from torchkata.recorder import Expected, public_feedback
 from torchkata.staging import ChapterSources, RunDir, Submitted, read_chapter, read_submitted, write_run_dir
 
-STARTER_CANARIES = 6
+KNOWN_WRONG_CANARIES = 6
+WARM_LIBRARIES = frozenset({"torch", "numpy", "sklearn", "scipy"})
 OUTPUT_TAIL = 16384
 _PR_SET_CHILD_SUBREAPER = 36
 
@@ -57,13 +58,16 @@ def preload(chapters: list[ChapterSources]) -> None:
 def warm_later(chapters: list[ChapterSources]) -> list[str]:
     """Modules the chapters will import lazily, for the server to load while the first children run.
 
-    Then every later child starts with them: the chapter modules' own imports, the graders'
-    imports inside functions, torch's compiler when a chapter uses it, and what torch loads
-    to describe a failed comparison (checks.close -> torch.unravel_index -> sympy).
+    Then every later child starts with them: the graders' imports inside functions, the
+    starters' imports of well-known libraries (a starter may be a student's work, so no other
+    name it gives is imported outside the sandbox), torch's compiler when a chapter uses it, and
+    what torch loads to describe a failed comparison (checks.close -> torch.unravel_index -> sympy).
     """
-    sources = [source for chapter in chapters for source in (*chapter.graders.values(), chapter.starter or b"")]
-    names = _imports(sources, top=False)
-    if any(re.search(rb"torch\.(compile|export|_dynamo)\b", source) for source in sources):
+    graders = [source for chapter in chapters for source in chapter.graders.values()]
+    starters = [chapter.starter for chapter in chapters if chapter.starter]
+    names = _imports(graders, top=False)
+    names |= {name for name in _imports(starters, top=True) if name.split(".")[0] in WARM_LIBRARIES}
+    if any(re.search(rb"torch\.(compile|export|_dynamo)\b", source) for source in graders):
         names.add("torch._dynamo")
     names.add("torch.fx.experimental.symbolic_shapes")
     return sorted(name for name in names if name not in sys.modules)
@@ -270,7 +274,7 @@ class Server:
         mine = {nodeid: e for nodeid, e in expected.items() if e.chapter == chapter.slug}
         plan = canary.make_plan(self.rng)
         real = list(mine)
-        sampled = self.rng.sample(real, min(STARTER_CANARIES, len(real)))
+        sampled = self.rng.sample(real, min(KNOWN_WRONG_CANARIES, len(real)))
         wrong = [canary.alias_nodeid(nodeid, chapter.slug, plan.alias) for nodeid in sampled]
         sentinels = plan.sentinel_nodeids("graders/public")
         order = canary.interleave(real, wrong + sentinels, self.rng) if real else []
