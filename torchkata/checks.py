@@ -61,6 +61,9 @@ def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
         raise _fail(f"{description} raised {type(error).__name__}: {error}") from error
 
 
+_call_student = call  # for the helpers below whose ``call`` parameter (the description) hides this function
+
+
 def check(condition: object, message: str, hint: str | None = None) -> None:
     """Fail with ``message`` (and the hint) unless ``condition`` holds."""
     if not condition:
@@ -224,6 +227,7 @@ def gradcheck(
     """
     checker = torch.autograd.gradgradcheck if second_order else torch.autograd.gradcheck
     order = "second-order gradients" if second_order else "gradients"
+    _expect_differentiable(_call_student(call, fn, *inputs), call, hint)
     try:
         ok = checker(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, fast_mode=fast_mode)
     except NotImplementedError:
@@ -234,6 +238,19 @@ def gradcheck(
             f"{call}: {order} do not match finite differences ({first}).", hint
         ) from error
     check(ok, f"{call}: {order} do not match finite differences.", hint)
+
+
+def _expect_differentiable(outputs: Any, call: str, hint: str | None) -> None:
+    """gradcheck proves nothing about an output that ignores the inputs, or one whose type could rig it."""
+    found = list(outputs) if isinstance(outputs, tuple | list) else [outputs]
+    for output in found:
+        tensor(output, call, hint)
+    if not any(output.requires_grad for output in found):
+        raise _fail(
+            f"{call} returned {describe(outputs)}, which does not depend on its inputs (no autograd graph); "
+            "expected a result computed from them with differentiable operations.",
+            hint,
+        )
 
 
 def unique_parameters(module: nn.Module) -> list[nn.Parameter]:
