@@ -1,24 +1,25 @@
 """Hidden checks for chapter 15, cnn: sizes against torch, the CNN against F.*, from-scratch conv and pooling."""
 
-import contextlib
-
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
+from torchkata.graderkit import forbid
 
 # ---------------------------------------------------------------- "from scratch" enforcement
 
 OFF_LIMITS = [
-    *((F, "F", name) for name in ("conv2d", "conv_transpose2d", "max_pool2d", "max_pool2d_with_indices",
-                                   "adaptive_max_pool2d")),
-    *((torch, "torch", name) for name in ("conv2d", "convolution", "_convolution", "conv_transpose2d", "max_pool2d")),
-    *((torch.ops.aten, "torch.ops.aten", name) for name in ("conv2d", "convolution", "_convolution", "max_pool2d",
-                                                             "max_pool2d_with_indices")),
-    (nn.Conv2d, "nn.Conv2d", "forward"), (nn.Conv2d, "nn.Conv2d", "_conv_forward"),
-    (nn.MaxPool2d, "nn.MaxPool2d", "forward"), (nn.AdaptiveMaxPool2d, "nn.AdaptiveMaxPool2d", "forward"),
+    *((F, name, f"F.{name}") for name in ("conv2d", "conv_transpose2d", "max_pool2d", "max_pool2d_with_indices",
+                                          "adaptive_max_pool2d")),
+    *((torch, name, f"torch.{name}") for name in ("conv2d", "convolution", "_convolution", "conv_transpose2d",
+                                                  "max_pool2d")),
+    *((torch.ops.aten, name, f"torch.ops.aten.{name}") for name in ("conv2d", "convolution", "_convolution",
+                                                                    "max_pool2d", "max_pool2d_with_indices")),
+    (nn.Conv2d, "forward", "nn.Conv2d.forward"), (nn.Conv2d, "_conv_forward", "nn.Conv2d._conv_forward"),
+    (nn.MaxPool2d, "forward", "nn.MaxPool2d.forward"),
+    (nn.AdaptiveMaxPool2d, "forward", "nn.AdaptiveMaxPool2d.forward"),
 ]
 
 
@@ -26,42 +27,12 @@ class OffLimitsError(RuntimeError):
     """A from-scratch kata used the library's convolution or pooling."""
 
 
-def _refuse(name):
-    def refuse(*args, **kwargs):
-        raise OffLimitsError(f"{name} is off limits in this kata: build it from unfold and tensor ops.")
-
-    return refuse
-
-
-@contextlib.contextmanager
 def from_scratch(impl):
     """While active, the library's convolution and max pooling raise, also under names the impl imported them as."""
-    targets = [(owner, label, name, getattr(owner, name)) for owner, label, name in OFF_LIMITS]
-    labels = {id(original): f"{label}.{name}" for _, label, name, original in targets}
-    aliases = [(impl, key, key, value) for key, value in vars(impl).items() if id(value) in labels]
-    saved = [(owner, name, original) for owner, _, name, original in [*targets, *aliases]]
-    try:
-        for owner, label, name, _ in targets:
-            setattr(owner, name, _refuse(f"{label}.{name}"))
-        for owner, _, name, original in aliases:
-            setattr(owner, name, _refuse(labels[id(original)]))
-        yield
-    finally:
-        for owner, name, original in reversed(saved):
-            setattr(owner, name, original)
-
-
-def _gradcheck(fn, inputs, call, hint):
-    """Like checks.gradcheck, in fast mode: one random projection of the Jacobian, as strict and far quicker."""
-    checks.call(call, fn, *inputs)
-    try:
-        torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, fast_mode=True)
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - gradcheck reports mismatches as exceptions
-        lines = str(error).strip().splitlines()
-        checks.check(False, f"{call}: gradients do not match finite differences ({lines[0] if lines else error!r}).",
-                     hint)
+    return forbid.switched_off(
+        OFF_LIMITS, "{name} is off limits in this kata: build it from unfold and tensor ops.", OffLimitsError,
+        aliases_in=impl,
+    )
 
 
 # ---------------------------------------------------------------- conv_output_size
@@ -221,8 +192,8 @@ def test_conv2d_gradcheck(impl, with_bias):
         return impl.conv2d(*tensors, **({} if with_bias else {"bias": None}), stride=2, padding=1)
 
     with from_scratch(impl):
-        _gradcheck(fn, inputs, call, "Build the result from differentiable tensor ops (unfold, matmul, "
-                         "reshape), without .data or numpy, so autograd can follow it.")
+        checks.gradcheck(fn, inputs, call, "Build the result from differentiable tensor ops (unfold, matmul, "
+                         "reshape), without .data or numpy, so autograd can follow it.", fast_mode=True)
 
 
 @pytest.mark.kata("conv2d")
@@ -279,8 +250,10 @@ def test_max_pool2d_gradient_goes_to_the_maxima(impl):
         checks.check(out.requires_grad, f"{call} returned a tensor without a graph.")
         got = checks.call(f"backward through {call}", torch.autograd.grad, out, x, upstream)[0]
         small = x[:1, :2].detach().clone().requires_grad_()
-        _gradcheck(lambda inp: impl.max_pool2d(inp, 2, None), (small,), "max_pool2d(x (1, 2, 7, 6), 2) in float64",
-                   "Take the maximum with differentiable ops (amax/max), not through .data or indices kept by hand.")
+        checks.gradcheck(lambda inp: impl.max_pool2d(inp, 2, None), (small,),
+                         "max_pool2d(x (1, 2, 7, 6), 2) in float64",
+                         "Take the maximum with differentiable ops (amax/max), not through .data or indices kept by "
+                         "hand.", fast_mode=True)
     checks.close(got, want, f"the gradient of x through {call}",
                  "Each window passes its gradient to its maximum only.")
 
