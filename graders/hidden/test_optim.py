@@ -4,7 +4,7 @@ import contextlib
 import importlib
 import io
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 import torch
@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
 from torchkata import checks
+from torchkata.graderkit import forbid
 
 clip_grad = importlib.import_module("torch.nn.utils.clip_grad")
 _CLIP_FUNCTIONS = ("clip_grad_norm_", "clip_grad_norm", "get_total_norm", "clip_grads_with_norm_",
@@ -21,41 +22,20 @@ _OPTIM_FUNCTIONS = ("sgd", "adam", "adamw", "_single_tensor_sgd", "_multi_tensor
                     "_single_tensor_adam", "_multi_tensor_adam", "_fused_adam")
 
 
-@contextlib.contextmanager
-def _forbidden(what: str, targets: list[tuple[object, str]]) -> Iterator[None]:
-    """While the student's code runs, torch's own version of the kata raises instead of answering."""
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError(f"{what} is switched off while this kata is graded: write it yourself.")
-
-    saved = [(owner, name, getattr(owner, name)) for owner, name in targets if hasattr(owner, name)]
-    for owner, name, _ in saved:
-        setattr(owner, name, refuse)
-    try:
-        yield
-    finally:
-        for owner, name, original in saved:
-            setattr(owner, name, original)
-
-
 def _no_builtin(kind: str) -> contextlib.AbstractContextManager[None]:
-    targets = {
+    """While the student's code runs, torch's own version of the kata raises instead of answering."""
+    what, targets = {
         "cross_entropy": ("F.cross_entropy", [(F, "cross_entropy"), (torch._C._nn, "cross_entropy_loss")]),
         "bce": (
             "F.binary_cross_entropy_with_logits",
             [(F, "binary_cross_entropy_with_logits"), (torch, "binary_cross_entropy_with_logits")],
         ),
-        "optim": (
-            "torch.optim's own SGD/Adam update",
-            [(module, name) for module in _OPTIM_MODULES for name in _OPTIM_FUNCTIONS],
-        ),
-        "clip": (
-            "torch.nn.utils.clip_grad_norm_",
-            [(module, name) for module in (clip_grad, torch.nn.utils) for name in _CLIP_FUNCTIONS],
-        ),
-    }
-    what, found = targets[kind]
-    return _forbidden(what, found)
+        "optim": ("torch.optim's own SGD/Adam update", forbid.every(_OPTIM_MODULES, _OPTIM_FUNCTIONS)),
+        "clip": ("torch.nn.utils.clip_grad_norm_", forbid.every((clip_grad, torch.nn.utils), _CLIP_FUNCTIONS)),
+    }[kind]
+    return forbid.switched_off(
+        targets, f"{what} is switched off while this kata is graded: write it yourself.", skip_missing=True
+    )
 
 
 # ---------------------------------------------------------------- losses
