@@ -11,29 +11,23 @@ import torch.func
 from torch import nn
 
 from torchkata import checks
+from torchkata.graderkit import forbid
 
 # Ready-made derivative helpers that the jacobian and hessian katas must not call
 # (torch.func's are defined in torch._functorch.eager_transforms, reachable under both names).
 FORBIDDEN_HELPERS = (
-    [(torch.autograd.functional, name) for name in ("jacobian", "hessian", "vjp", "jvp", "hvp", "vhp")]
-    + [(torch.func, name) for name in ("jacrev", "jacfwd", "hessian")]
-    + [(torch._functorch.eager_transforms, name) for name in ("jacrev", "jacfwd", "hessian")]
+    forbid.every([torch.autograd.functional], ("jacobian", "hessian", "vjp", "jvp", "hvp", "vhp"))
+    + forbid.every([torch.func], ("jacrev", "jacfwd", "hessian"))
+    + [(torch._functorch.eager_transforms, name, f"torch.func.{name}") for name in ("jacrev", "jacfwd", "hessian")]
 )
 
 
 def _forbid_helpers(monkeypatch: pytest.MonkeyPatch, impl) -> None:
     """Make every helper in FORBIDDEN_HELPERS raise, also where the chapter module imported it by name."""
-    for module, name in FORBIDDEN_HELPERS:
-        original = getattr(module, name)
-        qualified = f"{'torch.func' if 'functorch' in module.__name__ else module.__name__}.{name}"
-
-        def refuse(*args, _qualified=qualified, **kwargs):
-            raise RuntimeError(f"{_qualified} is switched off in this kata: build it with torch.autograd.grad")
-
-        monkeypatch.setattr(module, name, refuse)
-        for attribute, value in list(vars(impl).items()):
-            if value is original:
-                monkeypatch.setattr(impl, attribute, refuse)
+    forbid.switch_off(
+        monkeypatch, FORBIDDEN_HELPERS, "{name} is switched off in this kata: build it with torch.autograd.grad",
+        aliases_in=impl,
+    )
 
 
 def _sentinel_leaf(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
