@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from torch.overrides import TorchFunctionMode
 
 from torchkata import checks
+from torchkata.graderkit import counting
 
 
 def _arrays() -> list[tuple[str, np.ndarray]]:
@@ -190,33 +190,14 @@ def test_pairwise_sq_dists_gradients(impl):
     checks.close(y.grad, y_grad, f"y.grad after ({call} * w).sum().backward()", hint, rtol=1e-6, atol=1e-9)
 
 
-class _CountTorchCalls(TorchFunctionMode):
-    """Counts every torch function and tensor method called while it is active."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        self.calls += 1
-        return func(*args, **(kwargs or {}))
-
-
-def _count_torch_calls(fn, *args) -> int:
-    counter = _CountTorchCalls()
-    with counter:
-        fn(*args)
-    return counter.calls
-
-
 @pytest.mark.kata("pairwise_sq_dists")
 @pytest.mark.points(2)
 def test_pairwise_sq_dists_has_no_loop_over_rows(impl):
     small = (torch.randn(3, 4), torch.randn(2, 4))
     large = (torch.randn(40, 4), torch.randn(30, 4))
     call = "pairwise_sq_dists(x, y)"
-    few = checks.call(f"{call} with x (3, 4), y (2, 4)", _count_torch_calls, impl.pairwise_sq_dists, *small)
-    many = checks.call(f"{call} with x (40, 4), y (30, 4)", _count_torch_calls, impl.pairwise_sq_dists, *large)
+    few = checks.call(f"{call} with x (3, 4), y (2, 4)", counting.torch_calls, impl.pairwise_sq_dists, *small)
+    many = checks.call(f"{call} with x (40, 4), y (30, 4)", counting.torch_calls, impl.pairwise_sq_dists, *large)
     checks.check(
         many <= few + 3,
         f"{call} made {few} torch calls for 3 x 2 points and {many} for 40 x 30 points; expected the same "
