@@ -1,7 +1,6 @@
 """Hidden checks for chapter 13, hooks: values against independent computations, call order, cleanup."""
 
 import copy
-import importlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable
@@ -11,43 +10,16 @@ import torch
 from torch import nn
 
 from torchkata import checks
+from torchkata.graderkit import errors, hooks
 
-_module_module = importlib.import_module("torch.nn.modules.module")
-_MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-_GLOBAL_HOOKS = tuple(f"_global{name}" for name in _MODULE_HOOKS)
 _CLEANUP = "Keep every handle that register_*_hook returns and call handle.remove() in a finally block."
 
 
-def _hook_counts(model: nn.Module) -> dict[str, int]:
-    """How many hooks of each kind sit on every module, parameter and in the global registries."""
-    counts = {
-        f"{name or 'the model'}.{kind}": len(getattr(module, kind) or {})
-        for name, module in model.named_modules()
-        for kind in _MODULE_HOOKS
-    }
-    for name, p in model.named_parameters():
-        hooks = len(p._backward_hooks or {}) + len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
-        counts[f"parameter {name} (tensor hooks)"] = hooks
-    counts.update({f"global {kind}": len(getattr(_module_module, kind, {})) for kind in _GLOBAL_HOOKS})
-    return counts
-
-
 def _same_hooks(model: nn.Module, before: dict[str, int], call: str, hint: str = _CLEANUP) -> None:
-    after = _hook_counts(model)
+    after = hooks.hook_counts(model)
     changed = {where: f"{before.get(where, 0)} -> {count}" for where, count in after.items()
                if count != before.get(where, 0)}
     checks.check(not changed, f"after {call}, the hooks registered changed: {changed}; expected none left over.", hint)
-
-
-def _raised(fn: Callable[[], object]) -> BaseException | None:
-    """The exception fn() raises (None when it returns); NotImplementedError still means "not started"."""
-    try:
-        fn()
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - which error came out is what the caller checks
-        return error
-    return None
 
 
 class SqrtOfNegative(nn.Module):
@@ -184,7 +156,7 @@ def test_capture_activations_leave_no_hooks(impl):
     model = _net()
     seen = []
     model.encoder[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
-    before = _hook_counts(model)
+    before = hooks.hook_counts(model)
     call = "capture_activations(model, x, ['encoder.0', 'encoder.2', 'act']) on a model with a hook of its own"
     checks.call(call, impl.capture_activations, model, torch.randn(2, 4), ["encoder.0", "encoder.2", "act"])
     _same_hooks(model, before, call, _CLEANUP + " Remove only your own hooks: the model's own hook must stay.")
@@ -201,9 +173,9 @@ def test_capture_activations_leave_no_hooks(impl):
 @pytest.mark.points(2)
 def test_capture_activations_cleanup_when_forward_raises(impl):
     model = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), act=nn.ReLU(), boom=Boom()))
-    before = _hook_counts(model)
+    before = hooks.hook_counts(model)
     call = "capture_activations(model, x, ['fc', 'act']) where the layer after them raises RuntimeError"
-    error = _raised(lambda: impl.capture_activations(model, torch.randn(2, 4), ["fc", "act"]))
+    error = errors.raised(lambda: impl.capture_activations(model, torch.randn(2, 4), ["fc", "act"]))
     checks.check(
         isinstance(error, RuntimeError) and "always fails" in str(error),
         f"{call} raised {error!r}; expected the model's RuntimeError to propagate.",
@@ -215,7 +187,7 @@ def test_capture_activations_cleanup_when_forward_raises(impl):
 @pytest.mark.points(1)
 def test_capture_activations_rejects_unknown_names(impl):
     model = _net()
-    before = _hook_counts(model)
+    before = hooks.hook_counts(model)
     call = "capture_activations(model, x, ['encoder.0', 'decoder'])"
     checks.raises(
         ValueError, lambda: impl.capture_activations(model, torch.randn(2, 4), ["encoder.0", "decoder"]), call,
@@ -273,7 +245,7 @@ def test_gradient_flow_values(impl, kind):
 @pytest.mark.points(1)
 def test_gradient_flow_fills_grads_and_leaves_no_hooks(impl):
     model = _net()
-    before = _hook_counts(model)
+    before = hooks.hook_counts(model)
     x = torch.randn(3, 4)
     expected = _reference_grad_norms(model, lambda net: net(x).sum())
     call = "gradient_flow(model, model(x).sum())"
@@ -298,7 +270,7 @@ def _guarded_error(impl, model: nn.Module, x: torch.Tensor) -> BaseException | N
         with guard:
             model(x)
 
-    return _raised(run)
+    return errors.raised(run)
 
 
 def _check_named(error, first: str, later: list[str], story: str, hint: str) -> None:
@@ -366,7 +338,7 @@ def test_nan_guard_is_silent_on_finite_outputs(impl):
         with guard:
             out = model(x)
 
-    error = _raised(run)
+    error = errors.raised(run)
     checks.check(error is None, f"with NaNGuard(model): model(x) raised {error!r} on a model with finite outputs.")
     checks.close(out, expected, "model(x) inside NaNGuard(model)", "The guard must not change outputs.")
     _same_hooks(model, {}, "leaving NaNGuard(model)")
@@ -377,7 +349,7 @@ def test_nan_guard_is_silent_on_finite_outputs(impl):
 def test_nan_guard_cleans_up_after_errors(impl):
     model = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), bad_sqrt=SqrtOfNegative(), out=nn.Linear(4, 2)))
     model.fc.register_forward_hook(lambda module, inputs, output: None)
-    before = _hook_counts(model)
+    before = hooks.hook_counts(model)
     error = _guarded_error(impl, model, torch.randn(2, 4))
     checks.check(isinstance(error, RuntimeError), f"with NaNGuard(model) on a NaN model raised {error!r}.")
     _same_hooks(
@@ -391,7 +363,7 @@ def test_nan_guard_cleans_up_after_errors(impl):
         with guard:
             raise KeyError("raised inside the block")
 
-    error = _raised(other_error)
+    error = errors.raised(other_error)
     checks.check(
         isinstance(error, KeyError),
         f"with NaNGuard(model): raise KeyError(...) ended with {error!r}; expected the KeyError to propagate.",
@@ -461,7 +433,7 @@ def test_shape_trace_leaves_no_hooks(impl):
     _same_hooks(model, {}, call)
     failing = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), boom=Boom()))
     call = "shape_trace(model, x) where a layer raises RuntimeError"
-    error = _raised(lambda: impl.shape_trace(failing, torch.randn(2, 4)))
+    error = errors.raised(lambda: impl.shape_trace(failing, torch.randn(2, 4)))
     checks.check(isinstance(error, RuntimeError), f"{call} raised {error!r}; expected the RuntimeError to propagate.")
     _same_hooks(failing, {}, call, "Remove the handles in a finally block.")
 
@@ -512,7 +484,7 @@ def test_clamp_grad_leaves_other_gradients_alone(impl):
     def backward():
         ((param + other) * 3).sum().backward()
 
-    error = _raised(backward)
+    error = errors.raised(backward)
     checks.check(error is None, f"after {call}, ((param + other) * 3).sum().backward() raised {error!r}.",
                  "Return a new tensor from the hook instead of clamping grad in place.")
     story = f"after {call} and ((param + other) * 3).sum().backward()"

@@ -3,10 +3,10 @@
 import pytest
 import torch
 from torch import nn
-from torch.nn.modules import module as module_globals
 from torch.nn.parameter import is_lazy
 
 from torchkata import checks
+from torchkata.graderkit import hooks
 
 
 class GradModeProbe(nn.Module):
@@ -278,26 +278,6 @@ def _reference_shapes(model: nn.Module, input_shape: tuple[int, ...]) -> list[tu
     return seen
 
 
-def _hook_state(model: nn.Module) -> dict[tuple[str, str], set]:
-    """The keys of every hook registry of every submodule, and of the global module hooks."""
-    state: dict[tuple[str, str], set] = {}
-    for name, module in model.named_modules():
-        for attr, value in vars(module).items():
-            if "hook" in attr and isinstance(value, dict):
-                state[(name or "<model>", attr)] = set(value)
-        state[(name or "<model>", "forward attribute")] = {"forward"} & set(vars(module))
-    for attr, value in vars(module_globals).items():
-        if attr.startswith("_global") and isinstance(value, dict):
-            state[("<global>", attr)] = set(value)
-    return state
-
-
-def _leftover_hooks(before: dict[tuple[str, str], set], model: nn.Module) -> list[str]:
-    """Registries that gained an entry (a lazy layer removes its own init hook, so fewer is fine)."""
-    after = _hook_state(model)
-    return [f"{name}.{attr}" for (name, attr), keys in after.items() if keys - before.get((name, attr), set())]
-
-
 @pytest.mark.kata("output_shapes")
 @pytest.mark.points(2)
 @pytest.mark.parametrize("input_shape", [(2, 1, 8, 8), (3, 1, 12, 12)])
@@ -327,9 +307,9 @@ def test_output_shapes_of_nested_leaves(impl, input_shape):
 @pytest.mark.points(2)
 def test_output_shapes_leaves_no_hook_behind(impl):
     model = SmallConvNet()
-    before = _hook_state(model)
+    before = hooks.hook_keys(model)
     checks.call("output_shapes(SmallConvNet(), (2, 1, 8, 8))", impl.output_shapes, model, (2, 1, 8, 8))
-    leftover = _leftover_hooks(before, model)
+    leftover = hooks.new_hooks(before, model)
     checks.check(
         not leftover,
         f"after output_shapes(SmallConvNet(), (2, 1, 8, 8)) these hook registries still hold new hooks: {leftover}.",
@@ -344,13 +324,13 @@ def test_output_shapes_leaves_no_hook_behind(impl):
 @pytest.mark.points(1)
 def test_output_shapes_removes_hooks_when_forward_raises(impl):
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), Explode())
-    before = _hook_state(model)
+    before = hooks.hook_keys(model)
     checks.raises(
         RuntimeError, lambda: impl.output_shapes(model, (2, 4)),
         "output_shapes(model, (2, 4)) with a model whose last layer raises RuntimeError",
         "Let the error propagate.",
     )
-    leftover = _leftover_hooks(before, model)
+    leftover = hooks.new_hooks(before, model)
     checks.check(
         not leftover,
         f"after output_shapes(model, (2, 4)) raised, these hook registries still hold hooks: {leftover}.",

@@ -1,7 +1,6 @@
 """Public checks for chapter 13, hooks: what each kata returns on a small model, and no hook left behind."""
 
 import copy
-import importlib
 import math
 from collections import OrderedDict
 
@@ -10,28 +9,11 @@ import torch
 from torch import nn
 
 from torchkata import checks
-
-_module_module = importlib.import_module("torch.nn.modules.module")
-_MODULE_HOOKS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-_GLOBAL_HOOKS = tuple(f"_global{name}" for name in _MODULE_HOOKS)
-
-
-def _hook_counts(model: nn.Module) -> dict[str, int]:
-    """How many hooks of each kind sit on every module, parameter and in the global registries."""
-    counts = {
-        f"{name or 'the model'}.{kind}": len(getattr(module, kind) or {})
-        for name, module in model.named_modules()
-        for kind in _MODULE_HOOKS
-    }
-    for name, p in model.named_parameters():
-        hooks = len(p._backward_hooks or {}) + len(getattr(p, "_post_accumulate_grad_hooks", None) or {})
-        counts[f"parameter {name} (tensor hooks)"] = hooks
-    counts.update({f"global {kind}": len(getattr(_module_module, kind, {})) for kind in _GLOBAL_HOOKS})
-    return counts
+from torchkata.graderkit import hooks
 
 
 def _no_hooks_left(model: nn.Module, call: str) -> None:
-    left = {where: count for where, count in _hook_counts(model).items() if count}
+    left = {where: count for where, count in hooks.hook_counts(model).items() if count}
     checks.check(
         not left, f"after {call}, hooks are still registered: {left}.",
         "Keep every handle that register_forward_hook returns and call handle.remove() in a finally block.",
