@@ -1,126 +1,29 @@
 """Hidden checks for chapter 16, distributed: sharding against DistributedSampler, two gloo ranks against one process.
 
-The rank checks fork two workers that load the module under test from its file, join a gloo process group on
-127.0.0.1 (rank 0 opens the rendezvous store on a free port), run one scenario and send back what they hold. A
-worker that hangs is stopped after DEADLINE_S; the workers are always killed in ``finally``.
+The rank checks fork two workers (torchkata.graderkit.ranks) that load the module under test from its file, join a
+gloo process group on 127.0.0.1, run one scenario and send back what they hold. A worker that hangs is stopped after
+12 s; the workers are always killed.
 """
 
 import copy
-import importlib.util
-import io
-import multiprocessing
-import os
-import sys
-import time
-from datetime import timedelta
 
 import pytest
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data.distributed import DistributedSampler
 
 from torchkata import checks
+from torchkata.graderkit import ranks
 
 WORLD_SIZE = 2
-COLLECTIVE_TIMEOUT_S = 6
-DEADLINE_S = 12
 LR = 0.1
-CAN_FORK_GLOO = (
-    "fork" in multiprocessing.get_all_start_methods() and dist.is_available() and dist.is_gloo_available()
-)
-NEEDS_FORK_GLOO = "the rank checks fork gloo workers; this platform has no fork start method or no gloo backend"
-
-# ---------------------------------------------------------------- two gloo ranks
-
-
-def _load_impl(path):
-    """The module under test, loaded afresh in the rank from the file the grader was given."""
-    spec = importlib.util.spec_from_file_location("torchkata_rank_impl_distributed", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def _join_group(rank, port_reader, port_writer):
-    timeout = timedelta(seconds=COLLECTIVE_TIMEOUT_S)
-    if rank == 0:
-        store = dist.TCPStore("127.0.0.1", 0, WORLD_SIZE, True, timeout=timeout, wait_for_workers=False)
-        for _ in range(WORLD_SIZE - 1):
-            port_writer.send(store.port)
-    else:
-        if not port_reader.poll(COLLECTIVE_TIMEOUT_S):
-            raise TimeoutError("rank 0 never opened the rendezvous store")
-        store = dist.TCPStore("127.0.0.1", port_reader.recv(), WORLD_SIZE, False, timeout=timeout)
-    dist.init_process_group("gloo", store=store, rank=rank, world_size=WORLD_SIZE, timeout=timeout)
-
-
-def _worker(rank, impl_path, scenario, port_reader, port_writer, results):
-    """Body of one forked rank: join the group, run the scenario, send (status, payload), exit at once."""
-    try:
-        torch.set_num_threads(1)
-        _join_group(rank, port_reader, port_writer)
-        outcome = ("ok", scenario(_load_impl(impl_path), rank, WORLD_SIZE))
-    except NotImplementedError as error:
-        outcome = ("not started", str(error))
-    except BaseException as error:  # noqa: BLE001 - everything a rank raises is reported to the grader
-        outcome = ("error", f"{type(error).__name__}: {error}")
-    try:
-        buffer = io.BytesIO()
-        torch.save(outcome, buffer)
-        results.send_bytes(buffer.getvalue())
-    finally:
-        os._exit(0)
-
-
-def _collect(workers, readers):
-    outcomes = []
-    deadline = time.monotonic() + DEADLINE_S
-    for rank, reader in enumerate(readers):
-        if not reader.poll(max(deadline - time.monotonic(), 0.0)):
-            outcomes.append(("error", f"no result within {DEADLINE_S} s: the rank hung (stuck in a collective?)"))
-            continue
-        try:
-            outcomes.append(torch.load(io.BytesIO(reader.recv_bytes()), weights_only=True))
-        except EOFError:
-            workers[rank].join(1)
-            outcomes.append(("error", f"the process died without a result (exit code {workers[rank].exitcode})"))
-    return outcomes
+CAN_FORK_GLOO = ranks.can_fork_gloo()
 
 
 def run_ranks(impl, scenario, call):
     """scenario(module, rank, world_size) on WORLD_SIZE forked gloo ranks; the payloads, by rank."""
-    context = multiprocessing.get_context("fork")
-    port_reader, port_writer = context.Pipe(duplex=False)
-    channels = [context.Pipe(duplex=False) for _ in range(WORLD_SIZE)]
-    workers = [
-        context.Process(
-            target=_worker, args=(rank, impl.__file__, scenario, port_reader, port_writer, channels[rank][1]),
-            daemon=True,
-        )
-        for rank in range(WORLD_SIZE)
-    ]
-    try:
-        for worker in workers:
-            worker.start()
-        for _, writer in channels:
-            writer.close()
-        outcomes = _collect(workers, [reader for reader, _ in channels])
-    finally:
-        for worker in workers:
-            if worker.is_alive():
-                worker.kill()
-            worker.join(5)
-        for connection in (port_reader, port_writer, *(reader for reader, _ in channels)):
-            connection.close()
-    not_started = [payload for status, payload in outcomes if status == "not started"]
-    if not_started:
-        raise NotImplementedError(not_started[0])
-    failures = [f"rank {rank}: {payload}" for rank, (status, payload) in enumerate(outcomes) if status != "ok"]
-    checks.check(not failures, f"{call} on {WORLD_SIZE} gloo processes failed: " + "; ".join(failures))
-    return [payload for _, payload in outcomes]
+    return ranks.run_ranks(impl, scenario, call, WORLD_SIZE)
 
 
 # ---------------------------------------------------------------- shard_indices
@@ -203,7 +106,7 @@ def _average_scenario(model, inputs):
 
 @pytest.mark.kata("average_gradients_")
 @pytest.mark.points(3)
-@pytest.mark.skipif(not CAN_FORK_GLOO, reason=NEEDS_FORK_GLOO)
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=ranks.NEEDS_FORK_GLOO)
 def test_average_gradients_gives_every_rank_the_mean(impl):
     model = PartlyFrozen()
     inputs = [torch.randn(5, 4), 3 * torch.randn(5, 4) + 1]
@@ -279,7 +182,7 @@ def _ddp_scenario(model, batches, loss_fn):
 @pytest.mark.kata("ddp_train_step")
 @pytest.mark.points(3)
 @pytest.mark.parametrize("config", list(CONFIGS))
-@pytest.mark.skipif(not CAN_FORK_GLOO, reason=NEEDS_FORK_GLOO)
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=ranks.NEEDS_FORK_GLOO)
 def test_ddp_train_step_equals_one_process_on_the_whole_batch(impl, config):
     features, outputs, size, loss_fn = CONFIGS[config]
     model = _mlp(features, outputs)
@@ -304,7 +207,7 @@ def test_ddp_train_step_equals_one_process_on_the_whole_batch(impl, config):
 
 @pytest.mark.kata("ddp_train_step")
 @pytest.mark.points(2)
-@pytest.mark.skipif(not CAN_FORK_GLOO, reason=NEEDS_FORK_GLOO)
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=ranks.NEEDS_FORK_GLOO)
 def test_ddp_train_step_each_rank_trains_on_its_own_share(impl):
     features, outputs, size, loss_fn = CONFIGS["regression"]
     model = _mlp(features, outputs)
