@@ -7,11 +7,9 @@ by key names, so any sensible layout of the checkpoint dict gets full marks.
 import copy
 import inspect
 import os
-import pickle
-import re
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
+from torchkata.graderkit import errors, forbid, loading
 
 SAFE_LOAD_HINT = "Save state_dicts (plain tensors in dicts), never the model or optimizer objects."
 
@@ -104,23 +103,8 @@ def _holds(checkpoint: Any, expected: Any) -> bool:
     return any(_same(node, expected) for node in _nodes(checkpoint))
 
 
-def _reason(error: BaseException) -> str:
-    """The telling line of a torch.load error, e.g. the unsupported global that weights_only refused."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
-    lines = [line for line in lines if line]
-    refused = [line for line in lines if "Unsupported global" in line]
-    return (refused or lines or [type(error).__name__])[0]
-
-
 def _load_safely(path: Path, call: str, hint: str = SAFE_LOAD_HINT) -> Any:
-    checks.check(path.is_file(), f"after {call}, no file exists at the given path.")
-    try:
-        return torch.load(path, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        first = _reason(error)
-        raise checks.GradingError(
-            f"the file written by {call} does not load with torch.load(path, weights_only=True): {first}\n{hint}"
-        ) from error
+    return loading.load_weights_only(path, call, hint)
 
 
 def _load_checkpoint_dict(path: Path, call: str) -> Mapping:
@@ -130,26 +114,6 @@ def _load_checkpoint_dict(path: Path, call: str) -> Mapping:
         f"the file written by {call} holds {checks.describe(loaded)}; expected a dict of state_dicts.",
     )
     return loaded
-
-
-def _patch_everywhere(monkeypatch, impl, original: Callable, replacement: Callable, owners) -> None:
-    """Replace a function on its modules and wherever the chapter module imported it by name."""
-    for owner, name in owners:
-        monkeypatch.setattr(owner, name, replacement)
-    for name, value in list(vars(impl).items()):
-        if value is original:
-            monkeypatch.setattr(impl, name, replacement)
-
-
-def _outcome(fn: Callable[[], Any]) -> BaseException | None:
-    """The exception ``fn()`` raised, or None; NotImplementedError still means "not started"."""
-    try:
-        fn()
-    except NotImplementedError:
-        raise
-    except Exception as error:  # noqa: BLE001 - the test looks at what was raised
-        return error
-    return None
 
 
 def _lookup(info: Mapping, key: str) -> Any:
@@ -218,7 +182,7 @@ def test_load_tensors_refuses_pickled_code(impl, tmp_path):
     marker = tmp_path / "payload-ran"
     path = tmp_path / "tensors.pt"
     torch.save({"weight": torch.ones(2), "payload": _Payload(marker)}, path)
-    error = _outcome(lambda: impl.load_tensors(path))
+    error = errors.raised(lambda: impl.load_tensors(path))
     checks.check(
         not marker.exists(),
         "load_tensors(path) of a file holding a pickled os.mkdir call ran that call.",
@@ -302,7 +266,7 @@ def test_save_checkpoint_failure_leaves_the_old_file_intact(impl, tmp_path):
     good = path.read_bytes()
     model, optimizer, scheduler = _training(1)
     call = "save_checkpoint(path, model, optimizer, 2, scheduler, broken=<object whose pickling fails>)"
-    error = _outcome(lambda: impl.save_checkpoint(path, model, optimizer, 2, scheduler, broken=_Unpicklable()))
+    error = errors.raised(lambda: impl.save_checkpoint(path, model, optimizer, 2, scheduler, broken=_Unpicklable()))
     checks.check(
         path.is_file() and path.read_bytes() == good,
         f"{call} failed half-way and left the existing checkpoint at path "
@@ -323,7 +287,7 @@ def test_save_checkpoint_publishes_with_os_replace(impl, tmp_path, monkeypatch):
         moves.append((Path(os.fsdecode(src)), Path(os.fsdecode(dst))))
         return real_replace(src, dst, *args, **kwargs)
 
-    _patch_everywhere(monkeypatch, impl, real_replace, spy, [(os, "replace")])
+    forbid.apply(monkeypatch, forbid.replacements([(os, "replace")], lambda label: spy, aliases_in=impl))
     directory = tmp_path / "runs"
     directory.mkdir()
     path = directory / "checkpoint.pt"
@@ -481,7 +445,8 @@ def test_load_checkpoint_passes_map_location_on(impl, tmp_path, monkeypatch):
         locations.append(signature.bind(*args, **kwargs).arguments.get("map_location"))
         return real_load(*args, **kwargs)
 
-    _patch_everywhere(monkeypatch, impl, real_load, spy, [(torch, "load"), (torch.serialization, "load")])
+    targets = [(torch, "load"), (torch.serialization, "load")]
+    forbid.apply(monkeypatch, forbid.replacements(targets, lambda label: spy, aliases_in=impl))
     on_meta = _model(1).to("meta")
     call = "load_checkpoint(path, model_on_meta, map_location='meta')"
     checks.call(call, impl.load_checkpoint, path, on_meta, map_location="meta")
@@ -502,7 +467,7 @@ def test_load_checkpoint_refuses_pickled_code(impl, tmp_path):
     marker = tmp_path / "payload-ran"
     loaded["payload"] = _Payload(marker)
     torch.save(loaded, path)
-    error = _outcome(lambda: impl.load_checkpoint(path, _model(1)))
+    error = errors.raised(lambda: impl.load_checkpoint(path, _model(1)))
     call = "load_checkpoint(path, model) of a checkpoint holding a pickled os.mkdir call"
     checks.check(
         not marker.exists(),

@@ -1,7 +1,5 @@
 """Public checks for chapter 08, io: files that reload safely and hold what was saved."""
 
-import pickle
-import re
 from collections.abc import Mapping
 
 import pytest
@@ -9,26 +7,7 @@ import torch
 from torch import nn
 
 from torchkata import checks
-
-
-def _reason(error: BaseException) -> str:
-    """The telling line of a torch.load error, e.g. the unsupported global that weights_only refused."""
-    lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in str(error).splitlines()]
-    lines = [line for line in lines if line]
-    refused = [line for line in lines if "Unsupported global" in line]
-    return (refused or lines or [type(error).__name__])[0]
-
-
-def _load_safely(path, call: str, hint: str):
-    """torch.load(path, weights_only=True), or a failure that names the call that wrote the file."""
-    checks.check(path.is_file(), f"after {call}, no file exists at the given path.")
-    try:
-        return torch.load(path, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
-        first = _reason(error)
-        raise checks.GradingError(
-            f"the file written by {call} does not load with torch.load(path, weights_only=True): {first}\n{hint}"
-        ) from error
+from torchkata.graderkit import loading
 
 
 def _small_model(seed: int) -> nn.Module:
@@ -56,7 +35,7 @@ def test_save_tensors_reloads_with_weights_only(impl, tmp_path):
     tensors = {"weight": torch.randn(3, 4), "steps": torch.arange(5)}
     checks.call("save_tensors(path, {'weight': ..., 'steps': ...})", impl.save_tensors, path, tensors)
     call = "save_tensors(path, {'weight': randn(3, 4), 'steps': arange(5)})"
-    loaded = _load_safely(path, call, "Save a plain dict of tensors with torch.save(tensors, path).")
+    loaded = loading.load_weights_only(path, call, "Save a plain dict of tensors with torch.save(tensors, path).")
     checks.check(
         isinstance(loaded, Mapping) and set(loaded) == set(tensors),
         f"the file written by {call} holds {checks.describe(loaded)}; expected a dict with keys ['steps', 'weight'].",
@@ -88,7 +67,7 @@ def test_save_checkpoint_holds_the_model_state_dict(impl, tmp_path):
     path = tmp_path / "checkpoint.pt"
     call = "save_checkpoint(path, model, optimizer, epoch=1)"
     checks.call(call, impl.save_checkpoint, path, model, optimizer, 1)
-    loaded = _load_safely(
+    loaded = loading.load_weights_only(
         path, call, "Save state_dicts (plain tensors in dicts), never the model or optimizer objects."
     )
     checks.check(
