@@ -1,12 +1,14 @@
 """Hidden checks for chapter 15, cnn: sizes against torch, the CNN against F.*, from-scratch conv and pooling."""
 
+import contextlib
+
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
-from torchkata.graderkit import forbid
+from torchkata.graderkit import forbid, offlimits
 
 # ---------------------------------------------------------------- "from scratch" enforcement
 
@@ -27,12 +29,15 @@ class OffLimitsError(RuntimeError):
     """A from-scratch kata used the library's convolution or pooling."""
 
 
+@contextlib.contextmanager
 def from_scratch(impl):
-    """While active, the library's convolution and max pooling raise, also under names the impl imported them as."""
-    return forbid.switched_off(
-        OFF_LIMITS, "{name} is off limits in this kata: build it from unfold and tensor ops.", OffLimitsError,
-        aliases_in=impl,
-    )
+    """While active, the library's convolution and max pooling raise: by name, under the names the impl imported,
+    and by aten op, which also catches a reference kept elsewhere or F.conv3d over a depth of one."""
+    message = "{name} is off limits in this kata: build it from unfold and tensor ops."
+    with forbid.switched_off(OFF_LIMITS, message, OffLimitsError, aliases_in=impl), offlimits.ops_switched_off(
+        offlimits.CONVOLUTION_OPS + offlimits.MAX_POOL_OPS, message, OffLimitsError
+    ):
+        yield
 
 
 # ---------------------------------------------------------------- conv_output_size
@@ -166,10 +171,10 @@ def test_conv2d_matches_f_conv2d(impl):
     for x_shape, w_shape, with_bias, stride, padding in CONV_CASES:
         x, weight = torch.randn(x_shape), torch.randn(w_shape)
         bias = torch.randn(w_shape[0]) if with_bias else None
-        expected = F.conv2d(x, weight, bias, stride=stride, padding=padding)
         call = _conv_call(x_shape, w_shape, with_bias, stride, padding)
         with from_scratch(impl):
-            out = checks.call(call, impl.conv2d, x, weight, bias, stride, padding)
+            out = checks.call(call, impl.conv2d, x.clone(), weight.clone(), bias, stride, padding)
+        expected = F.conv2d(x, weight, bias, stride=stride, padding=padding)  # after: not in a frame it can read
         checks.close(
             out, expected, call,
             "Flatten the weight as (C_out, C_in * kH * kW), the order F.unfold uses for each column; pad both "
@@ -227,10 +232,10 @@ POOL_CASES = [
 def test_max_pool2d_matches_f_max_pool2d(impl):
     for shape, kernel_size, stride in POOL_CASES:
         x = torch.randn(shape)
-        expected = F.max_pool2d(x, kernel_size, stride)
         call = f"max_pool2d(x {shape}, {kernel_size}, stride={stride})"
         with from_scratch(impl):
-            out = checks.call(call, impl.max_pool2d, x, kernel_size, stride)
+            out = checks.call(call, impl.max_pool2d, x.clone(), kernel_size, stride)
+        expected = F.max_pool2d(x, kernel_size, stride)  # after the call: not in a frame it can read
         checks.close(
             out, expected, call,
             "stride=None means stride = kernel_size; windows that would cross the edge are dropped (floor).",
