@@ -94,3 +94,12 @@ def test_bad_arguments_are_clear_errors():
         with offlimits.code_switched_off([torch.autograd.functional.jacobian], "{what} is off"):
             pass
     torch.testing.assert_close(F.conv2d(torch.ones(1, 1, 2, 2), torch.ones(1, 1, 2, 2)), torch.full((1, 1, 1, 1), 4.0))
+
+
+def test_switch_off_code_lasts_until_monkeypatch_undoes_it():
+    x = torch.randn(2)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        offlimits.switch_off_code(monkeypatch, [torch.autograd.functional.hessian], "{name} is off")
+        with pytest.raises(RuntimeError, match="functional.hessian is off"):
+            torch.autograd.functional.hessian(lambda t: t.pow(3).sum(), x)
+    torch.testing.assert_close(torch.autograd.functional.hessian(lambda t: t.pow(3).sum(), x), torch.diag(6 * x))

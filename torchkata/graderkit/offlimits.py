@@ -21,9 +21,12 @@ from __future__ import annotations
 import contextlib
 import types
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch.utils._python_dispatch import TorchDispatchMode
+
+if TYPE_CHECKING:
+    import pytest
 
 CONVOLUTION_OPS = ("convolution", "_convolution", "conv", "cudnn_conv", "miopen_conv", "mkldnn_conv", "slow_conv",
                    "thnn_conv", "_slow_conv", "_nnpack_spatial_convolution")
@@ -79,6 +82,21 @@ def refusing_code(function: types.FunctionType, message: str) -> types.CodeType:
     return code
 
 
+def _code_swaps(functions: Iterable[Any], message: str) -> list[tuple[types.FunctionType, types.CodeType]]:
+    _check_message(message)
+    found = list(dict.fromkeys(functions))
+    for function in found:
+        if not isinstance(function, types.FunctionType):
+            raise ValueError(f"only Python functions can be switched off by their code, got {function!r}")
+    return [(fn, refusing_code(fn, message.format(name=f"{fn.__module__}.{fn.__qualname__}"))) for fn in found]
+
+
+def switch_off_code(monkeypatch: pytest.MonkeyPatch, functions: Iterable[Any], message: str) -> None:
+    """As :func:`code_switched_off`, through ``monkeypatch``: the functions refuse until the test ends."""
+    for fn, code in _code_swaps(functions, message):
+        monkeypatch.setattr(fn, "__code__", code)
+
+
 @contextlib.contextmanager
 def code_switched_off(functions: Iterable[Any], message: str) -> Iterator[None]:
     """While active, each Python function raises RuntimeError(message) however it is reached.
@@ -86,12 +104,7 @@ def code_switched_off(functions: Iterable[Any], message: str) -> Iterator[None]:
     ``{name}`` in ``message`` becomes the function's module and qualified name. Anything that is not a
     plain Python function (a builtin, a class) is a ValueError: switch those off by name or by op.
     """
-    _check_message(message)
-    found = list(dict.fromkeys(functions))
-    for function in found:
-        if not isinstance(function, types.FunctionType):
-            raise ValueError(f"only Python functions can be switched off by their code, got {function!r}")
-    swaps = [(fn, refusing_code(fn, message.format(name=f"{fn.__module__}.{fn.__qualname__}"))) for fn in found]
+    swaps = _code_swaps(functions, message)
     saved = [(fn, fn.__code__) for fn, _ in swaps]
     try:
         for fn, code in swaps:
