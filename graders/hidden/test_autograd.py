@@ -2,6 +2,7 @@
 
 import copy
 import math
+import types
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ import torch.func
 from torch import nn
 
 from torchkata import checks
-from torchkata.graderkit import forbid
+from torchkata.graderkit import forbid, offlimits
 
 # Ready-made derivative helpers that the jacobian and hessian katas must not call
 # (torch.func's are defined in torch._functorch.eager_transforms, reachable under both names).
@@ -23,11 +24,12 @@ FORBIDDEN_HELPERS = (
 
 
 def _forbid_helpers(monkeypatch: pytest.MonkeyPatch, impl) -> None:
-    """Make every helper in FORBIDDEN_HELPERS raise, also where the chapter module imported it by name."""
-    forbid.switch_off(
-        monkeypatch, FORBIDDEN_HELPERS, "{name} is switched off in this kata: build it with torch.autograd.grad",
-        aliases_in=impl,
-    )
+    """Make every helper in FORBIDDEN_HELPERS raise, also where the chapter module imported it by name, and by
+    its code, so that a reference kept anywhere else (a default argument, a closure) refuses too."""
+    message = "{name} is switched off in this kata: build it with torch.autograd.grad"
+    helpers = [getattr(owner, name) for owner, name, *_ in FORBIDDEN_HELPERS]
+    offlimits.switch_off_code(monkeypatch, [h for h in helpers if isinstance(h, types.FunctionType)], message)
+    forbid.switch_off(monkeypatch, FORBIDDEN_HELPERS, message, aliases_in=impl)
 
 
 def _sentinel_leaf(shape: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -363,9 +365,10 @@ def test_accumulated_grads_equal_full_batch(impl):
     ]
     for loss_fn, loss_text, x, y, k in cases:
         model = _small_model()
-        expected = _full_batch_gradient(model, loss_fn, x, y)
+        reference = copy.deepcopy(model)
         call = f"accumulated_grads(model, {loss_text}, x, y, {k})"
         grads = checks.call(call, impl.accumulated_grads, model, loss_fn, x, y, k)
+        expected = _full_batch_gradient(reference, loss_fn, x, y)  # after the call: not in a frame it can read
         _check_gradients(
             grads, expected, call, f"with {len(x)} samples",
             "The losses are means over their micro-batch: scale each micro-batch loss by 1 / micro_batches "
@@ -378,11 +381,12 @@ def test_accumulated_grads_equal_full_batch(impl):
 def test_accumulated_grads_ignore_stale_gradients(impl):
     model = _small_model()
     x, y = _regression_batch(8)
-    expected = _full_batch_gradient(model, nn.MSELoss(), x, y)
+    reference = copy.deepcopy(model)
     for p in model.parameters():
         p.grad = torch.full_like(p, 3.0)
     call = "accumulated_grads(model, nn.MSELoss(), x, y, 4)"
     grads = checks.call(call, impl.accumulated_grads, model, nn.MSELoss(), x, y, 4)
+    expected = _full_batch_gradient(reference, nn.MSELoss(), x, y)  # after the call: not in a frame it can read
     _check_gradients(grads, expected, call, "on a model whose .grad already held 3s",
                      "Clear old gradients first (model.zero_grad()): backward() adds onto .grad.")
 

@@ -2,9 +2,24 @@
 
 import pytest
 import torch
+import torch.autograd.functional
+import torch.func
 from torch import nn
 
 from torchkata import checks
+from torchkata.graderkit import offlimits
+
+# The jacobian and hessian katas are built with torch.autograd.grad: torch's ready-made versions refuse,
+# under any name (their code is switched off, not just the attribute).
+HELPERS = [
+    *(getattr(torch.autograd.functional, name) for name in ("jacobian", "hessian", "vjp", "jvp", "hvp", "vhp")),
+    *(getattr(torch.func, name) for name in ("jacrev", "jacfwd", "hessian")),
+]
+
+
+def _without_helpers(monkeypatch: pytest.MonkeyPatch) -> None:
+    message = "{name} is switched off in this kata: build it with torch.autograd.grad"
+    offlimits.switch_off_code(monkeypatch, HELPERS, message)
 
 
 @pytest.mark.kata("grad")
@@ -27,7 +42,8 @@ def test_second_derivative_shape(impl):
 
 @pytest.mark.kata("jacobian")
 @pytest.mark.points(1)
-def test_jacobian_shape(impl):
+def test_jacobian_shape(impl, monkeypatch):
+    _without_helpers(monkeypatch)
     A = torch.randn(2, 3)
     call = "jacobian(lambda t: A @ t, x) with A of shape (2, 3) and x of shape (3,)"
     out = checks.call(call, impl.jacobian, lambda t: A @ t, torch.randn(3))
@@ -36,7 +52,8 @@ def test_jacobian_shape(impl):
 
 @pytest.mark.kata("hessian")
 @pytest.mark.points(1)
-def test_hessian_shape(impl):
+def test_hessian_shape(impl, monkeypatch):
+    _without_helpers(monkeypatch)
     call = "hessian(lambda t: (t ** 3).sum(), x) with x of shape (3,)"
     out = checks.call(call, impl.hessian, lambda t: (t**3).sum(), torch.randn(3))
     checks.shape(out, (3, 3), call, "The Hessian of a scalar function of n inputs is (n, n).")
