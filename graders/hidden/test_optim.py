@@ -38,6 +38,28 @@ def _no_builtin(kind: str) -> contextlib.AbstractContextManager[None]:
     )
 
 
+# ---------------------------------------------------------------- argument checks pay only a working kata
+
+
+def _accepts_a_valid_call(fn, builtin: str, args: tuple, expected: torch.Tensor, call: str) -> None:
+    """A valid call gives the right value first: a kata that rejects everything earns no argument-check point."""
+    with _no_builtin(builtin):
+        out = checks.call(call, fn, *args)
+    checks.close(out.detach() if isinstance(out, torch.Tensor) else out, expected, call, rtol=1e-4, atol=1e-5)
+
+
+def _steps_once(make, reference, settings: dict, call: str) -> None:
+    """One step of the student's optimizer equals one of torch's, before the bad arguments are tried."""
+    mine, theirs = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    for p in (mine, theirs):
+        p.grad = torch.tensor([0.5, -1.0, 2.0])
+    optimizer = checks.call(call, make, [mine], **settings)
+    with _no_builtin("optim"):
+        checks.call(f"{call}.step()", optimizer.step)
+    reference([theirs], **settings).step()
+    checks.close(mine.detach(), theirs.detach(), f"the parameter after one {call}.step()", rtol=1e-5, atol=1e-6)
+
+
 # ---------------------------------------------------------------- losses
 
 
@@ -136,6 +158,8 @@ def test_cross_entropy_label_smoothing(impl, smoothing):
 @pytest.mark.points(1)
 def test_cross_entropy_rejects_bad_smoothing(impl):
     logits, target = torch.randn(3, 4), torch.tensor([0, 1, 2])
+    _accepts_a_valid_call(impl.cross_entropy, "cross_entropy", (logits, target), F.cross_entropy(logits, target),
+                          "cross_entropy(logits, target)")
     for smoothing in (1.5, -0.1):
         checks.raises(
             ValueError,
@@ -184,6 +208,9 @@ def test_bce_with_logits_extreme_logits(impl):
 @pytest.mark.kata("bce_with_logits")
 @pytest.mark.points(1)
 def test_bce_with_logits_rejects_shape_mismatch(impl):
+    logits, target = torch.randn(4), torch.rand(4)
+    _accepts_a_valid_call(impl.bce_with_logits, "bce", (logits, target),
+                          F.binary_cross_entropy_with_logits(logits, target), "bce_with_logits(logits, target)")
     checks.raises(
         ValueError,
         lambda: impl.bce_with_logits(torch.randn(4), torch.rand(4, 1)),
@@ -366,6 +393,7 @@ def test_sgd_momentum_skips_parameters_without_grad(impl):
 @pytest.mark.kata("SGDMomentum")
 @pytest.mark.points(1)
 def test_sgd_momentum_rejects_negative_lr(impl):
+    _steps_once(impl.SGDMomentum, torch.optim.SGD, {"lr": 0.1, "momentum": 0.9}, "SGDMomentum(params, lr=0.1)")
     checks.raises(
         ValueError, lambda: impl.SGDMomentum([torch.zeros(2, requires_grad=True)], lr=-0.1),
         "SGDMomentum(params, lr=-0.1)", "A negative learning rate should raise ValueError naming lr.",
@@ -412,6 +440,7 @@ def test_adamw_state_dict_round_trip(impl):
 @pytest.mark.kata("MyAdamW")
 @pytest.mark.points(1)
 def test_adamw_rejects_bad_betas(impl):
+    _steps_once(impl.MyAdamW, torch.optim.AdamW, {"lr": 0.01}, "MyAdamW(params, lr=0.01)")
     checks.raises(
         ValueError, lambda: impl.MyAdamW([torch.zeros(2, requires_grad=True)], betas=(1.5, 0.999)),
         "MyAdamW(params, betas=(1.5, 0.999))", "Each beta must lie in [0, 1); raise ValueError naming betas.",
@@ -478,6 +507,11 @@ def test_warmup_cosine_holds_min_lr_after_total(impl):
 @pytest.mark.kata("warmup_cosine")
 @pytest.mark.points(1)
 def test_warmup_cosine_rejects_bad_steps(impl):
+    optimizer = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
+    scheduler = checks.call("warmup_cosine(optimizer, 2, 10)", impl.warmup_cosine, optimizer, 2, 10)
+    checks.check(isinstance(scheduler, LambdaLR) and optimizer.param_groups[0]["lr"] == 0.0,
+                 f"warmup_cosine(optimizer, 2, 10) returned {checks.describe(scheduler)} and left lr at "
+                 f"{optimizer.param_groups[0]['lr']}; expected a LambdaLR starting the warm-up at lr 0.")
     for warmup, total in ((10, 5), (-1, 5)):
         optimizer = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1)
         checks.raises(
@@ -586,6 +620,9 @@ def test_clip_grad_norm_single_tensor_and_missing_grads(impl):
 @pytest.mark.kata("clip_grad_norm_")
 @pytest.mark.points(1)
 def test_clip_grad_norm_rejects_negative_max_norm(impl):
+    grad = torch.randn(3)
+    _accepts_a_valid_call(impl.clip_grad_norm_, "clip", (_params_with_grads([grad]), 100.0),
+                          torch.linalg.vector_norm(grad), "clip_grad_norm_(params, max_norm=100.0)")
     params = _params_with_grads([torch.randn(3)])
     checks.raises(
         ValueError, lambda: impl.clip_grad_norm_(params, -1.0), "clip_grad_norm_(params, max_norm=-1.0)",
