@@ -71,8 +71,9 @@ def test_from_numpy_copy_values_and_dtype(impl):
 def test_from_numpy_copy_is_independent(impl):
     for text, a in _arrays():
         call = f"from_numpy_copy(a) with a {text}"
-        expected = _expected_tensor(a)
+        original = a.copy()
         t = checks.call(call, impl.from_numpy_copy, a)
+        expected = _expected_tensor(original)  # after the call: not in a frame it can read
         checks.check(
             isinstance(t, torch.Tensor) and _owns_separate_memory(t, a),
             f"{call} returned a tensor that lives in the array's memory; expected its own copy.",
@@ -99,8 +100,9 @@ def _flatten_cases() -> list[torch.Tensor]:
 def test_flatten_batch_values(impl):
     for x in _flatten_cases():
         call = f"flatten_batch(x) with x of shape {checks.shape_text(x.shape)}"
-        expected = torch.stack([torch.tensor(sample.tolist()).reshape(-1) for sample in x])
+        original = x.clone()
         out = checks.call(call, impl.flatten_batch, x)
+        expected = torch.stack([torch.tensor(sample.tolist()).reshape(-1) for sample in original])
         checks.close(out, expected, call, "Row b must hold sample b's entries in their original order.")
 
 
@@ -129,8 +131,9 @@ def test_flatten_batch_returns_a_view(impl):
 def test_flatten_batch_non_contiguous_input(impl):
     x = torch.randn(3, 4, 5).transpose(1, 2)
     call = "flatten_batch(x) with x = torch.randn(3, 4, 5).transpose(1, 2) (not contiguous)"
-    expected = torch.stack([torch.tensor(sample.tolist()).reshape(-1) for sample in x])
+    original = x.clone()
     out = checks.call(call, impl.flatten_batch, x)
+    expected = torch.stack([torch.tensor(sample.tolist()).reshape(-1) for sample in original])
     checks.close(
         out, expected, call,
         "x.view(...) fails on non-contiguous tensors; reshape copies only when it has to.",
@@ -196,6 +199,9 @@ def test_pairwise_sq_dists_has_no_loop_over_rows(impl):
     small = (torch.randn(3, 4), torch.randn(2, 4))
     large = (torch.randn(40, 4), torch.randn(30, 4))
     call = "pairwise_sq_dists(x, y)"
+    out = checks.call(f"{call} with x (3, 4), y (2, 4)", impl.pairwise_sq_dists, *small)
+    checks.close(out, ((small[0][:, None, :] - small[1][None, :, :]) ** 2).sum(-1), f"{call} with x (3, 4), y (2, 4)",
+                 "No loop earns nothing without the right distances.", rtol=1e-4, atol=1e-5)
     few = checks.call(f"{call} with x (3, 4), y (2, 4)", counting.torch_calls, impl.pairwise_sq_dists, *small)
     many = checks.call(f"{call} with x (40, 4), y (30, 4)", counting.torch_calls, impl.pairwise_sq_dists, *large)
     checks.check(
@@ -241,8 +247,8 @@ def test_batch_matvec_uses_each_matrix(impl):
 def test_one_hot_values(impl):
     for labels, num_classes in [(torch.tensor([0, 2, 1, 2]), 5), (torch.randint(0, 7, (9,)), 7)]:
         call = f"one_hot(labels, {num_classes}) with labels = {labels.tolist()}"
-        expected = torch.eye(num_classes)[labels]
-        out = checks.call(call, impl.one_hot, labels, num_classes)
+        out = checks.call(call, impl.one_hot, labels.clone(), num_classes)
+        expected = torch.eye(num_classes)[labels]  # after the call: not in a frame it can read
         checks.close(
             out, expected, call,
             "float32, one column per class (num_classes of them, even when the largest label is smaller).",
@@ -251,7 +257,14 @@ def test_one_hot_values(impl):
 
 @pytest.mark.kata("one_hot")
 @pytest.mark.points(1)
+def _one_hot_accepts_valid_labels(impl) -> None:
+    """A valid call works first: a kata that rejects every label earns no argument-check point."""
+    out = checks.call("one_hot(labels, 3) with labels = [0, 2]", impl.one_hot, torch.tensor([0, 2]), 3)
+    checks.close(out, torch.eye(3)[[0, 2]], "one_hot(labels, 3) with labels = [0, 2]")
+
+
 def test_one_hot_rejects_a_label_too_large(impl):
+    _one_hot_accepts_valid_labels(impl)
     checks.raises(
         ValueError, lambda: impl.one_hot(torch.tensor([0, 3, 1]), 3),
         "one_hot(labels, 3) with labels = [0, 3, 1]",
@@ -262,6 +275,7 @@ def test_one_hot_rejects_a_label_too_large(impl):
 @pytest.mark.kata("one_hot")
 @pytest.mark.points(1)
 def test_one_hot_rejects_a_negative_label(impl):
+    _one_hot_accepts_valid_labels(impl)
     checks.raises(
         ValueError, lambda: impl.one_hot(torch.tensor([1, -1]), 4),
         "one_hot(labels, 4) with labels = [1, -1]",
@@ -314,8 +328,11 @@ def test_standardize_constant_slice_gives_zeros(impl):
 def test_standardize_leaves_input_unchanged(impl):
     x = torch.randn(5, 3) * 4 + 1
     before = x.clone()
-    checks.call("standardize(x, dim=0)", impl.standardize, x, 0)
+    out = checks.call("standardize(x, dim=0)", impl.standardize, x, 0)
     checks.close(
         x, before, "x after standardize(x, dim=0)",
         "Return a new tensor: in-place ops such as x.sub_(...) change the caller's data.",
     )
+    expected = (before - before.mean(0)) / before.std(0, unbiased=False)
+    checks.close(out, expected, "standardize(x, dim=0)", "Leaving x alone earns nothing without the right result.",
+                 rtol=1e-4, atol=1e-5)
