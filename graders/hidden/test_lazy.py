@@ -66,6 +66,14 @@ def _lazy_net() -> nn.Sequential:
     return nn.Sequential(nn.LazyLinear(8), nn.LazyBatchNorm1d(), nn.ReLU(), nn.Dropout(0.5), nn.LazyLinear(3))
 
 
+def _materialize(impl, model: nn.Module, x: torch.Tensor, call: str = "materialize(model, x)") -> None:
+    """Call materialize and require it to have done its job: side checks earn nothing for a no-op."""
+    checks.call(call, impl.materialize, model, x)
+    left = _lazy_tensors(model)
+    checks.check(not left, f"after {call}, these are still uninitialised: {left}.",
+                 "Run the model once on the example inputs (under torch.no_grad()).")
+
+
 # ---------------------------------------------------------------- LazyMLP
 
 
@@ -142,7 +150,7 @@ def test_materialize_runs_under_no_grad(impl):
 @pytest.mark.points(1)
 def test_materialized_model_still_trains(impl):
     model = _lazy_net()
-    checks.call("materialize(model, x)", impl.materialize, model, torch.randn(4, 6))
+    _materialize(impl, model, torch.randn(4, 6))
     x = torch.randn(4, 6)
     out = checks.call("model(x) then .sum().backward() after materialize(model, x)", lambda: model(x).sum().backward())
     missing = [name for name, p in model.named_parameters() if p.grad is None]
@@ -159,7 +167,7 @@ def test_materialized_model_still_trains(impl):
 def test_materialize_keeps_the_mode(impl, training):
     model = _lazy_net().train(training)
     before = _modes(model)
-    checks.call("materialize(model, x)", impl.materialize, model, torch.randn(4, 6))
+    _materialize(impl, model, torch.randn(4, 6))
     after = _modes(model)
     changed = [name for name in before if before[name] != after[name]]
     mode = "train" if training else "eval"
@@ -191,6 +199,7 @@ def test_materialize_leaves_batchnorm_statistics_untouched(impl):
 @pytest.mark.kata("materialize")
 @pytest.mark.points(1)
 def test_materialize_restores_the_mode_when_forward_raises(impl):
+    _materialize(impl, _lazy_net(), torch.randn(4, 6), "materialize(model, x) on a model that works")
     model = nn.Sequential(nn.LazyLinear(4), nn.Dropout(0.1), Explode()).train()
     checks.raises(
         RuntimeError, lambda: impl.materialize(model, torch.randn(2, 3)),
@@ -323,6 +332,12 @@ def test_output_shapes_leaves_no_hook_behind(impl):
 @pytest.mark.kata("output_shapes")
 @pytest.mark.points(1)
 def test_output_shapes_removes_hooks_when_forward_raises(impl):
+    working = "output_shapes(Sequential(Linear(4, 3), ReLU()), (2, 4))"
+    shapes = checks.call(working, impl.output_shapes, nn.Sequential(nn.Linear(4, 3), nn.ReLU()), (2, 4))
+    checks.check(isinstance(shapes, list) and all(isinstance(e, tuple) and len(e) == 2 for e in shapes),
+                 f"{working} returned {checks.describe(shapes)}; expected a list of (name, shape) tuples.")
+    checks.equal([(name, tuple(shape)) for name, shape in shapes], [("0", (2, 3)), ("1", (2, 3))], working,
+                 "A model that works is traced first.")
     model = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), Explode())
     before = hooks.hook_keys(model)
     checks.raises(
