@@ -164,6 +164,11 @@ def test_save_tensors_keeps_names_dtypes_and_values(impl, tmp_path):
 @pytest.mark.kata("save_tensors")
 @pytest.mark.points(1)
 def test_save_tensors_rejects_what_is_not_a_dict_of_tensors(impl, tmp_path):
+    call = "save_tensors(path, {'w': torch.ones(2)})"  # a valid dict first: refusing everything earns nothing
+    checks.call(call, impl.save_tensors, tmp_path / "good.pt", {"w": torch.ones(2)})
+    saved = _load_safely(tmp_path / "good.pt", call)
+    checks.check(isinstance(saved, Mapping) and list(saved) == ["w"] and torch.equal(saved["w"], torch.ones(2)),
+                 f"the file written by {call} holds {checks.describe(saved)}; expected {{'w': tensor([1., 1.])}}.")
     for bad, text in [({"w": [1.0, 2.0]}, "{'w': [1.0, 2.0]}"), ([torch.ones(2)], "[torch.ones(2)]")]:
         checks.raises(
             (TypeError, ValueError),
@@ -179,6 +184,13 @@ def test_save_tensors_rejects_what_is_not_a_dict_of_tensors(impl, tmp_path):
 @pytest.mark.kata("load_tensors")
 @pytest.mark.points(2)
 def test_load_tensors_refuses_pickled_code(impl, tmp_path):
+    torch.save({"weight": torch.ones(2)}, tmp_path / "plain.pt")  # a plain file loads: refusing all earns nothing
+    plain_call = "load_tensors(path) of {'weight': torch.ones(2)}"
+    plain = checks.call(plain_call, impl.load_tensors, tmp_path / "plain.pt")
+    checks.check(
+        isinstance(plain, Mapping) and list(plain) == ["weight"] and torch.equal(plain["weight"], torch.ones(2)),
+        f"{plain_call} returned {checks.describe(plain)}; expected that dict back.",
+    )
     marker = tmp_path / "payload-ran"
     path = tmp_path / "tensors.pt"
     torch.save({"weight": torch.ones(2), "payload": _Payload(marker)}, path)
@@ -310,6 +322,9 @@ def test_save_checkpoint_publishes_with_os_replace(impl, tmp_path, monkeypatch):
 @pytest.mark.points(1)
 def test_save_checkpoint_rejects_a_bad_epoch(impl, tmp_path):
     model, optimizer, _ = _training(0)
+    call = "save_checkpoint(path, model, optimizer, epoch=3)"  # a valid epoch first: refusing all earns nothing
+    checks.call(call, impl.save_checkpoint, tmp_path / "good.pt", model, optimizer, 3)
+    _load_checkpoint_dict(tmp_path / "good.pt", call)
     for epoch in (-1, "3"):
         checks.raises(
             (ValueError, TypeError),
@@ -539,6 +554,8 @@ def test_reuse_layers_copies_in_place(impl):
     optimizer = torch.optim.SGD(destination.parameters(), lr=0.1)
     call = "reuse_layers_(src_state_dict, dst, ['0.'])"
     checks.call(call, impl.reuse_layers_, state, destination, ["0."])
+    checks.close(destination[0].weight.detach(), state["0.weight"], f"dst[0].weight after {call}",
+                 "Copy the values of the selected layers: staying in place earns nothing without them.")
     checks.same_objects(
         before, list(destination.parameters()), call,
         "Copy into the existing tensors (tensor.copy_ under torch.no_grad()); new Parameters are invisible to "
@@ -560,7 +577,9 @@ def test_reuse_layers_copies_in_place(impl):
 @pytest.mark.kata("reuse_layers_")
 @pytest.mark.points(1)
 def test_reuse_layers_rejects_a_shape_mismatch(impl):
-    state, _ = _source_and_destination()
+    state, matching = _source_and_destination()
+    call = "reuse_layers_(src_state_dict, dst of the same shapes, ['0.'])"  # a valid call first
+    checks.equal(checks.call(call, impl.reuse_layers_, state, matching, ["0."]), ["0.weight", "0.bias"], call)
     destination = nn.Sequential(nn.Linear(3, 7), nn.BatchNorm1d(7), nn.Tanh(), nn.Linear(7, 2))
     checks.raises(
         (ValueError, RuntimeError),
