@@ -140,6 +140,9 @@ def test_set_seed_seeds_each_library_with_the_seed(impl, seed):
 @pytest.mark.kata("set_seed")
 @pytest.mark.points(1)
 def test_set_seed_rejects_negative_seed(impl):
+    checks.call("set_seed(3)", impl.set_seed, 3)  # a valid seed first: refusing every seed earns nothing
+    checks.check(random.random() == random.Random(3).random(), "after set_seed(3), random.random() is not the "
+                 "first draw of random.seed(3).")
     checks.raises((ValueError, TypeError), lambda: impl.set_seed(-1), "set_seed(-1)", "Seeds are ints in [0, 2**32).")
 
 
@@ -152,9 +155,10 @@ def test_train_epoch_returns_mean_loss_per_sample(impl):
     X, y = _classification(7, 3, 2, seed=1)
     model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2))
     loader = DataLoader(TensorDataset(X, y), batch_size=3)
-    expected = _mean_loss(model, X, y)
+    reference = copy.deepcopy(model)
     call = "train_epoch(model, loader of 7 samples in batches of 3, 3, 1, cross_entropy, SGD(lr=0))"
     got = checks.call(call, impl.train_epoch, model, loader, F.cross_entropy, torch.optim.SGD(model.parameters(), lr=0))
+    expected = _mean_loss(reference, X, y)  # after the call: not in a frame it can read
     got = _float(got, call, "Return loss.item() sums, not tensors: a tensor total keeps every batch's graph alive.")
     checks.check(
         math.isclose(got, expected, rel_tol=1e-5, abs_tol=1e-7),
@@ -299,11 +303,18 @@ def test_evaluate_builds_no_graph(impl):
 @pytest.mark.points(2)
 @pytest.mark.parametrize("training", [True, False])
 def test_evaluate_restores_the_mode(impl, training):
-    model, _, _, loader = _eval_setup(8)
+    model, X, y, loader = _eval_setup(8)
     model.train(training)
+    reference = copy.deepcopy(model).eval()
     mode = "train" if training else "eval"
     call = f"evaluate(model, loader, cross_entropy) with the model in {mode} mode"
-    checks.call(call, impl.evaluate, model, loader, F.cross_entropy)
+    result = checks.call(call, impl.evaluate, model, loader, F.cross_entropy)
+    checks.check(isinstance(result, tuple | list) and len(result) == 2,
+                 f"{call} returned {checks.describe(result)}; expected a tuple (mean loss, accuracy).")
+    loss, expected = _float(result[0], call), _mean_loss(reference, X, y)
+    checks.check(math.isclose(loss, expected, rel_tol=1e-5, abs_tol=1e-7),
+                 f"{call} returned the mean loss {loss:.6f}; expected {expected:.6f}.",
+                 "Restoring the mode earns nothing without the evaluation itself.")
     flags = sorted({m.training for m in model.modules()})
     checks.check(
         flags == [training],
@@ -431,6 +442,10 @@ def test_fit_rejects_bad_epochs_or_patience(impl, epochs, patience):
     model = nn.Linear(2, 2)
     loader = DataLoader(TensorDataset(torch.randn(4, 2), torch.tensor([0, 1, 0, 1])), batch_size=2)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    call = "fit(..., epochs=1, patience=1)"  # a valid call first: refusing every call earns nothing
+    history = checks.call(call, impl.fit, model, loader, loader, F.cross_entropy, optimizer, 1, 1)
+    checks.check(isinstance(history, dict) and len(history.get("train_loss", ())) == 1,
+                 f"{call} returned {checks.describe(history)}; expected a history with one epoch.")
     checks.raises(
         ValueError,
         lambda: impl.fit(model, loader, loader, F.cross_entropy, optimizer, epochs, patience),
