@@ -158,8 +158,10 @@ def test_capture_activations_leave_no_hooks(impl):
     model.encoder[0].register_forward_hook(lambda module, inputs, output: seen.append(output.shape))
     before = hooks.hook_counts(model)
     call = "capture_activations(model, x, ['encoder.0', 'encoder.2', 'act']) on a model with a hook of its own"
-    checks.call(call, impl.capture_activations, model, torch.randn(2, 4), ["encoder.0", "encoder.2", "act"])
+    x = torch.randn(2, 4)
+    captured = checks.call(call, impl.capture_activations, model, x, ["encoder.0", "encoder.2", "act"])
     _same_hooks(model, before, call, _CLEANUP + " Remove only your own hooks: the model's own hook must stay.")
+    _expect_first_activation(captured, model, x, call)
     seen.clear()
     model(torch.randn(3, 4))
     checks.check(
@@ -183,10 +185,22 @@ def test_capture_activations_cleanup_when_forward_raises(impl):
     _same_hooks(model, before, call, "Run model(x) inside try and remove the handles in finally.")
 
 
+def _expect_first_activation(captured: object, model: nn.Module, x: torch.Tensor, call: str) -> None:
+    """Side conditions (hooks removed, errors raised) earn points only when the activations are captured too."""
+    checks.check(isinstance(captured, dict) and "encoder.0" in captured,
+                 f"{call} returned {checks.describe(captured)}; expected a dict holding 'encoder.0'.")
+    with torch.no_grad():
+        expected = model.encoder[0](x)
+    checks.close(captured["encoder.0"], expected, f"{call}['encoder.0']")
+
+
 @pytest.mark.kata("capture_activations")
 @pytest.mark.points(1)
 def test_capture_activations_rejects_unknown_names(impl):
     model = _net()
+    x = torch.randn(2, 4)
+    call = "capture_activations(model, x, ['encoder.0'])"
+    _expect_first_activation(checks.call(call, impl.capture_activations, model, x, ["encoder.0"]), model, x, call)
     before = hooks.hook_counts(model)
     call = "capture_activations(model, x, ['encoder.0', 'decoder'])"
     checks.raises(
@@ -223,9 +237,10 @@ def test_gradient_flow_values(impl, kind):
     def loss_of(net: nn.Module) -> torch.Tensor:
         return ((net(x) - target) ** 2).mean()
 
-    expected = _reference_grad_norms(model, loss_of)
+    reference = copy.deepcopy(model)
     call = f"gradient_flow({'the MLP' if kind == 'mlp' else 'a small CNN'}, loss)"
     flow = checks.call(call, impl.gradient_flow, model, loss_of(model))
+    expected = _reference_grad_norms(reference, loss_of)  # after the call: not in a frame it can read
     checks.check(
         isinstance(flow, dict) and sorted(flow) == sorted(expected),
         f"{call} returned {checks.describe(flow)}; expected keys {sorted(expected)}.",
@@ -515,6 +530,11 @@ def test_clamp_grad_clamps_each_backward(impl):
 @pytest.mark.kata("clamp_grad_")
 @pytest.mark.points(1)
 def test_clamp_grad_rejects_non_positive_limit(impl):
+    param = nn.Parameter(torch.tensor([-2.0, 0.1, 3.0]))  # a valid limit first: refusing all earns nothing
+    handle = checks.call("clamp_grad_(param, 0.5)", impl.clamp_grad_, param, 0.5)
+    (param * torch.tensor([-2.0, 0.1, 3.0])).sum().backward()
+    checks.close(param.grad, torch.tensor([-0.5, 0.1, 0.5]), "param.grad after clamp_grad_(param, 0.5) and backward()")
+    checks.call("handle.remove()", handle.remove)
     for limit in (0.0, -1.0):
         param = nn.Parameter(torch.randn(3))
         checks.raises(ValueError, lambda param=param, limit=limit: impl.clamp_grad_(param, limit),

@@ -60,11 +60,11 @@ def test_gradient_flow_names_and_floats(impl):
     model = _small_net()
     x = torch.randn(3, 4)
     twin = copy.deepcopy(model)
-    names, params = zip(*twin.named_parameters(), strict=True)
-    grads = torch.autograd.grad(twin(x).pow(2).mean(), params)
-    expected = {name: grad.norm().item() for name, grad in zip(names, grads, strict=True)}
     call = "gradient_flow(model, loss)"
     flow = checks.call(call, impl.gradient_flow, model, model(x).pow(2).mean())
+    names, params = zip(*twin.named_parameters(), strict=True)  # the expected norms come after the call
+    grads = torch.autograd.grad(twin(x).pow(2).mean(), params)
+    expected = {name: grad.norm().item() for name, grad in zip(names, grads, strict=True)}
     checks.check(
         isinstance(flow, dict) and sorted(flow) == sorted(names),
         f"{call} returned {checks.describe(flow)}; expected one entry per parameter name: {list(names)}.",
