@@ -61,6 +61,8 @@ def test_shard_indices_match_distributed_sampler(impl):
     ids=["rank_too_large", "negative_rank", "world_size_0", "negative_n"],
 )
 def test_shard_indices_reject_bad_arguments(impl, args, name):
+    valid = "shard_indices(10, 0, 3)"  # a valid call first: refusing every call earns nothing
+    checks.equal(checks.call(valid, impl.shard_indices, 10, 0, 3), [0, 3, 6, 9], valid)
     call = f"shard_indices{args}"
     error = checks.raises(ValueError, lambda: impl.shard_indices(*args), call,
                           f"Raise ValueError naming {name} when it is out of range.")
