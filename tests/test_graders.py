@@ -100,3 +100,18 @@ def test_canary_module_gets_no_point(slug, tmp_path):
     result = grade_in_process(tmp_path, [slug], PROJECT)
     passed = [outcome.test for outcome in result.outcomes() if outcome.passed]
     assert result.max_points > 0 and not passed, f"grader tests that pass on the canaries' module: {passed}"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_every_grader_test_names_its_kata_and_points(slug):
+    """A test without markers would silently not count; one without points would count 1."""
+    import ast
+
+    for path in PROJECT.grader_files(slug):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                marks = {
+                    d.func.attr for d in node.decorator_list
+                    if isinstance(d, ast.Call) and isinstance(d.func, ast.Attribute)
+                }
+                assert {"kata", "points"} <= marks, f"{path.name}::{node.name} lacks a kata or points marker"
