@@ -621,6 +621,7 @@ for name, load in (("torch.export.load", lambda p: torch.export.load(p).module()
 else:
     sys.exit("neither torch.export.load nor torch.jit.load can read it (" + ", ".join(errors) + ")")
 inputs = torch.load(inputs_path, weights_only=True)
+torch.manual_seed(0)  # a model exported in train mode then drops the same units in every run
 with torch.no_grad():
     torch.save([model(x) for x in inputs], outputs_path)
 """
