@@ -24,15 +24,6 @@ HELD_OUT = 360
 TIME_LIMIT_S = 30.0
 
 
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    """Tiny models run fastest, and time most steadily on a busy 2-core machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class Spy(nn.Module):
     """Wraps a model and records, at every forward, the mode and whether autograd was recording."""
 

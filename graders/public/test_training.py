@@ -14,15 +14,6 @@ from torch.utils.data import DataLoader, TensorDataset
 from torchkata import checks
 
 
-@pytest.fixture(autouse=True)
-def _one_intra_op_thread():
-    """Tiny models run fastest, and time most steadily on a busy 2-core machine, on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _is_float(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
