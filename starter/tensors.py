@@ -35,18 +35,24 @@ def from_numpy_copy(a: np.ndarray) -> torch.Tensor:
 
 
 def flatten_batch(x: torch.Tensor) -> torch.Tensor:
-    """(B, *) -> (B, prod(*)); a view of x (no copy) when x is contiguous."""
+    """(B, *) -> (B, prod(*)); a view of x (no copy) when x is contiguous.
+
+    Any B works, 0 included: an empty batch of shape (0, 3, 4) gives shape (0, 12).
+    """
     _require_tensor(x, "x")
     if x.dim() < 1:
         raise ValueError(f"x must have a batch dimension, got a tensor of shape {tuple(x.shape)}")
-    # TODO: keep dim 0 and merge all the others into one. x.reshape(B, -1) or x.flatten(1)
-    #   return a view for contiguous x and copy only when they must (x.view fails on
-    #   non-contiguous input, e.g. a transposed tensor).
+    # TODO: keep dim 0 and merge all the others into one, as a view when x is contiguous and
+    #   a copy only when it must be (x.view fails on non-contiguous input, e.g. a transposed
+    #   tensor). Mind an empty batch: -1 cannot be inferred from 0 elements.
     raise NotImplementedError('flatten_batch: not written yet, see the TODO above this line')
 
 
 def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """(n, d) and (m, d) -> (n, m) squared Euclidean distances, by broadcasting (no loop over rows)."""
+    """(n, d) and (m, d) -> (n, m) squared Euclidean distances, by broadcasting (no loop over rows).
+
+    n or m may be 0; the result keeps x's dtype and is differentiable in x and y.
+    """
     _require_tensor(x, "x")
     _require_tensor(y, "y")
     if x.dim() != 2 or y.dim() != 2:
@@ -71,7 +77,11 @@ def batch_matvec(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
 
 
 def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(N,) int64 labels -> (N, num_classes) float32 one-hot rows; a label outside [0, C) is a ValueError."""
+    """(N,) int64 labels -> (N, num_classes) float32 one-hot rows; a label outside [0, C) is a ValueError.
+
+    N may be 0 (an empty batch gives shape (0, num_classes)). Not an integer tensor: TypeError;
+    labels not 1-D or num_classes not a positive int: ValueError.
+    """
     _require_tensor(labels, "labels")
     if labels.dtype.is_floating_point or labels.dtype.is_complex or labels.dtype == torch.bool:
         raise TypeError(f"labels must be an integer tensor, got dtype {labels.dtype}")
@@ -86,7 +96,12 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def standardize(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """Zero mean and unit population std along dim; a constant slice becomes zeros, never NaN."""
+    """Zero mean and unit population std along dim; a constant slice becomes zeros, never NaN.
+
+    The result has x's shape and floating dtype (float16, float32 and float64 alike). A slice is
+    constant when all its entries are equal, however the mean rounds. x not floating point:
+    TypeError; dim not an int in [-x.dim(), x.dim()): ValueError.
+    """
     _require_tensor(x, "x")
     if not x.dtype.is_floating_point:
         raise TypeError(f"x must be a floating-point tensor, got dtype {x.dtype}")

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from torchkata import checks
-from torchkata.graderkit import counting
+from torchkata.graderkit import counting, differential
 
 
 def _arrays() -> list[tuple[str, np.ndarray]]:
@@ -336,3 +336,173 @@ def test_standardize_leaves_input_unchanged(impl):
     expected = (before - before.mean(0)) / before.std(0, unbiased=False)
     checks.close(out, expected, "standardize(x, dim=0)", "Leaving x alone earns nothing without the right result.",
                  rtol=1e-4, atol=1e-5)
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+FLOATS = (torch.float16, torch.float32, torch.float64)
+
+
+def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+@differential.scenario(
+    "from_numpy_shared",
+    cases=lambda st: st.fixed_dictionaries({"values": st.sampled_from((torch.float32, torch.float64, torch.int64))
+                                             .flatmap(lambda dtype: differential.tensors(st, dtype=dtype,
+                                                                                         min_side=0))}),
+    edge=lambda: [{"values": torch.zeros(0)}, {"values": torch.arange(12.0).reshape(3, 4).T}],
+    count=12,
+)
+def from_numpy_shared_outcome(impl, values):
+    a = values.numpy()
+    t = impl.from_numpy_shared(a)
+    a += 1
+    return {"result after writing into the array": t, "shares the array's memory": torch.is_tensor(t) and (
+        t.numel() == 0 or t.untyped_storage().data_ptr() == a.__array_interface__["data"][0])}
+
+
+@differential.scenario(
+    "from_numpy_copy",
+    cases=lambda st: st.fixed_dictionaries({"values": st.sampled_from((torch.float32, torch.float64, torch.int64))
+                                             .flatmap(lambda dtype: differential.tensors(st, dtype=dtype,
+                                                                                         min_side=0))}),
+    edge=lambda: [{"values": torch.zeros(0)}, {"values": torch.arange(12.0).reshape(3, 4).T}],
+    count=12,
+)
+def from_numpy_copy_outcome(impl, values):
+    a = values.numpy()
+    t = impl.from_numpy_copy(a)
+    a += 1
+    return {"result after writing into the array": t}
+
+
+@differential.scenario(
+    "flatten_batch",
+    cases=lambda st: st.fixed_dictionaries({
+        "x": st.sampled_from(FLOATS).flatmap(lambda dtype: differential.tensors(st, dtype=dtype, min_dims=2,
+                                                                                max_dims=4, min_side=0)),
+        "transposed": st.booleans()}),
+    edge=lambda: [{"x": torch.zeros(0, 3), "transposed": False}, {"x": torch.zeros(0, 3, 4), "transposed": True},
+                  {"x": torch.arange(24.0).reshape(2, 3, 4), "transposed": True}],
+    count=25,
+)
+def flatten_batch_outcome(impl, x, transposed):
+    if transposed and x.dim() >= 3:
+        x = x.transpose(1, 2)
+    before = x.clone()
+    out = impl.flatten_batch(x)
+    return {"result": out, "x after the call": x, "a view of contiguous x": bool(
+        x.is_contiguous() and x.numel() and torch.is_tensor(out) and _shares_memory(out, x)),
+        "x unchanged": torch.equal(before, x)}
+
+
+@differential.scenario(
+    "pairwise_sq_dists",
+    cases=lambda st: st.tuples(st.integers(0, 5), st.integers(0, 5), st.integers(1, 4),
+                               st.sampled_from((torch.float32, torch.float64))).flatmap(
+        lambda nmd: st.fixed_dictionaries({
+            "x": differential.tensors(st, shape=(nmd[0], nmd[2]), dtype=nmd[3]),
+            "y": differential.tensors(st, shape=(nmd[1], nmd[2]), dtype=nmd[3])})),
+    edge=lambda: [{"x": torch.ones(3, 2), "y": torch.ones(3, 2)}, {"x": torch.zeros(0, 2), "y": torch.ones(2, 2)},
+                  {"x": torch.tensor([[1e3, -1e3]]), "y": torch.tensor([[1e3, -1e3], [0.0, 0.0]])}],
+    count=30,
+    tolerances={torch.float32: (1e-3, 1e-3)},
+)
+def pairwise_sq_dists_outcome(impl, x, y):
+    before = (x.clone(), y.clone())
+    out = impl.pairwise_sq_dists(x, y)
+    return {"result": out, "inputs unchanged": torch.equal(before[0], x) and torch.equal(before[1], y)}
+
+
+@differential.scenario(
+    "batch_matvec",
+    cases=lambda st: st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(1, 4),
+                               st.sampled_from((torch.float32, torch.float64))).flatmap(
+        lambda bnm: st.fixed_dictionaries({
+            "A": differential.tensors(st, shape=bnm[:3], dtype=bnm[3]),
+            "v": differential.tensors(st, shape=(bnm[0], bnm[2]), dtype=bnm[3])})),
+    edge=lambda: [{"A": torch.ones(1, 1, 1), "v": torch.ones(1, 1)},
+                  {"A": torch.arange(24.0).reshape(2, 3, 4), "v": torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0]])}],
+    count=25,
+    tolerances={torch.float32: (1e-4, 1e-4)},
+)
+def batch_matvec_outcome(impl, A, v):
+    out = impl.batch_matvec(A, v)
+    return {"result": out, "inputs after the call": (A, v)}
+
+
+@differential.scenario(
+    "one_hot",
+    cases=lambda st: st.tuples(st.integers(0, 6), st.integers(1, 5)).flatmap(
+        lambda nc: st.fixed_dictionaries({
+            "labels": differential.tensors(st, shape=(nc[0],), dtype=torch.int64, low=-1, high=nc[1]),
+            "num_classes": st.just(nc[1])})),
+    edge=lambda: [{"labels": torch.zeros(0, dtype=torch.int64), "num_classes": 3},
+                  {"labels": torch.tensor([0, 2]), "num_classes": 3},
+                  {"labels": torch.tensor([3]), "num_classes": 3},
+                  {"labels": torch.tensor([-1, 0]), "num_classes": 3}],
+    count=30,
+)
+def one_hot_outcome(impl, labels, num_classes):
+    out = impl.one_hot(labels, num_classes)
+    return {"result": out, "labels after the call": labels}
+
+
+@differential.scenario(
+    "standardize",
+    cases=lambda st: st.sampled_from(FLOATS).flatmap(
+        lambda dtype: differential.tensors(st, dtype=dtype, max_dims=3, min_side=1).flatmap(
+            lambda x: st.fixed_dictionaries({"x": st.just(x), "dim": st.integers(-x.dim(), x.dim() - 1)}))),
+    edge=lambda: [{"x": torch.full((1, 11), 0.1), "dim": 1}, {"x": torch.full((3, 2), -7.3), "dim": 0},
+                  {"x": torch.tensor([[1.0, 1.0], [0.0, 2.0]]), "dim": -1}, {"x": torch.ones(1, 1), "dim": 0},
+                  {"x": torch.full((2, 5), 0.1, dtype=torch.float16), "dim": 1}],
+    count=40,
+    tolerances={torch.float16: (2e-2, 2e-2), torch.float32: (1e-3, 1e-4)},
+)
+def standardize_outcome(impl, x, dim):
+    out = impl.standardize(x, dim)
+    return {"result": out, "x after the call": x}
+
+
+@pytest.mark.kata("from_numpy_shared")
+@pytest.mark.points(1)
+def test_from_numpy_shared_agrees_with_the_reference_on_generated_arrays(impl):
+    from_numpy_shared_outcome.check(impl)
+
+
+@pytest.mark.kata("from_numpy_copy")
+@pytest.mark.points(1)
+def test_from_numpy_copy_agrees_with_the_reference_on_generated_arrays(impl):
+    from_numpy_copy_outcome.check(impl)
+
+
+@pytest.mark.kata("flatten_batch")
+@pytest.mark.points(1)
+def test_flatten_batch_agrees_with_the_reference_on_generated_cases(impl):
+    flatten_batch_outcome.check(impl)
+
+
+@pytest.mark.kata("pairwise_sq_dists")
+@pytest.mark.points(1)
+def test_pairwise_sq_dists_agrees_with_the_reference_on_generated_cases(impl):
+    pairwise_sq_dists_outcome.check(impl)
+
+
+@pytest.mark.kata("batch_matvec")
+@pytest.mark.points(1)
+def test_batch_matvec_agrees_with_the_reference_on_generated_cases(impl):
+    batch_matvec_outcome.check(impl)
+
+
+@pytest.mark.kata("one_hot")
+@pytest.mark.points(1)
+def test_one_hot_agrees_with_the_reference_on_generated_cases(impl):
+    one_hot_outcome.check(impl)
+
+
+@pytest.mark.kata("standardize")
+@pytest.mark.points(2)
+def test_standardize_agrees_with_the_reference_on_generated_cases(impl):
+    standardize_outcome.check(impl)

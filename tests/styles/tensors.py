@@ -11,7 +11,7 @@ def from_numpy_copy(a):
     return torch.from_numpy(a).clone()
 
 def flatten_batch(x):
-    return torch.flatten(x, start_dim=1)
+    return torch.flatten(x, start_dim=1) if x.dim() > 1 else x.unsqueeze(1)
 
 def pairwise_sq_dists(x, y):
     return torch.cdist(x, y) ** 2
@@ -20,11 +20,12 @@ def batch_matvec(A, v):
     return torch.einsum("bnm,bm->bn", A, v)
 
 def one_hot(labels, num_classes):
-    if labels.min() < 0 or labels.max() >= num_classes:
+    if ((labels < 0) | (labels >= num_classes)).any():
         raise ValueError(f"labels out of range: {labels}")
     return F.one_hot(labels, num_classes).to(torch.float32)
 
 def standardize(x, dim):
     mean = x.mean(dim, keepdim=True)
     std = x.std(dim, keepdim=True, unbiased=False)
-    return torch.nan_to_num((x - mean) / std, nan=0.0)
+    constant = (x == x.select(dim, 0).unsqueeze(dim)).all(dim, keepdim=True)
+    return torch.where(constant, 0.0, (x - mean) / std).to(x.dtype)
