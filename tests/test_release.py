@@ -375,7 +375,9 @@ def test_each_classroom_step_passes_the_reference_and_fails_the_starter(
     # The hidden graders, where the workflow's checkout puts them: the same commands grade with them too.
     (work / HIDDEN_GRADERS_PATH).mkdir()
     for slug in SMALL:
-        shutil.copy(PROJECT.graders / "hidden" / f"test_{slug}.py", work / HIDDEN_GRADERS_PATH)
+        for path in (PROJECT.graders / "hidden" / f"test_{slug}.py", PROJECT.casebook(slug)):
+            if path.is_file():
+                shutil.copy(path, work / HIDDEN_GRADERS_PATH)
     for slug, command in commands.items():
         done = run_in(work, venv, command)
         assert done.returncode == 0, f"{slug} with the reference and hidden graders:\n{done.stdout}"

@@ -66,6 +66,9 @@ def bundle_files(project: Project, chapters: list[Chapter]) -> Iterator[tuple[st
             )
         for path in project.grader_files(chapter.slug):
             yield f"graders/{path.parent.name}/{path.name}", path
+        casebook = project.casebook(chapter.slug)
+        if casebook.is_file():
+            yield f"graders/hidden/{casebook.name}", casebook
     for kind in ("public", "hidden"):
         for path in sorted((project.graders / kind).glob("*.py")):
             if not path.name.startswith("test_"):

@@ -81,6 +81,9 @@ class SecretIndex:
                 index.digests[_digest(path.read_bytes())] = f"the {what} {label}"
                 lines = path.read_text(encoding="utf-8").splitlines()
                 index._add_lines(lines, f"{what} source {label}", public)
+        if hidden_graders:
+            for path in sorted(project.graders.glob("hidden/cases_*.pt")):
+                index.digests[_digest(path.read_bytes())] = f"the recorded cases {_relative(path, project.root)}"
         return index
 
     def _add_lines(self, lines: Iterable[str], label: str, public: set[str]) -> None:

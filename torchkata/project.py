@@ -68,6 +68,10 @@ class Project:
         names = [self.graders / kind / f"test_{slug}.py" for kind in kinds]
         return [path for path in names if path.is_file()]
 
+    def casebook(self, slug: str) -> Path:
+        """The reference's recorded outcomes for the chapter's differential checks (``torchkata build``)."""
+        return self.graders / "hidden" / f"cases_{slug}.pt"
+
     def resolve_impl(self, value: str | os.PathLike[str]) -> Path:
         """An --impl value as a directory: a path as given, else one of the course's own."""
         path = Path(value)

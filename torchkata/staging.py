@@ -30,11 +30,12 @@ class Submitted:
 
 @dataclass(frozen=True)
 class ChapterSources:
-    """A chapter's grader files (by visibility) and its starter (whose imports the server warms)."""
+    """A chapter's grader files (by visibility), its starter (whose imports the server warms) and casebook."""
 
     slug: str
     graders: dict[str, bytes]
     starter: bytes | None
+    casebook: bytes | None = None
 
 
 def read_submitted(directory: Path, slug: str) -> Submitted:
@@ -65,7 +66,9 @@ def read_submitted(directory: Path, slug: str) -> Submitted:
 def read_chapter(project: Project, slug: str) -> ChapterSources:
     graders = {path.parent.name: path.read_bytes() for path in project.grader_files(slug)}
     starter = project.starter / f"{slug}.py"
-    return ChapterSources(slug, graders, starter.read_bytes() if starter.is_file() else None)
+    casebook = project.casebook(slug)
+    return ChapterSources(slug, graders, starter.read_bytes() if starter.is_file() else None,
+                          casebook.read_bytes() if casebook.is_file() and "hidden" in graders else None)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ def write_run_dir(
     for chapter in chapters:
         for visibility, source in chapter.graders.items():
             _write(run.graders / visibility / f"test_{chapter.slug}.py", source)
+        if chapter.casebook is not None:
+            _write(run.graders / "hidden" / f"cases_{chapter.slug}.pt", chapter.casebook)
     if submitted is not None and submitted.source is not None:
         _write(run.impl / f"{submitted.slug}.py", submitted.source)
     if canary is not None:

@@ -105,8 +105,10 @@ def _score(value: float) -> str:
 def _hidden_graders_steps(repository: str, slugs: list[str]) -> list[str]:
     check = (
         f"for slug in {' '.join(slugs)}; do\n"
-        f'  test -f "{HIDDEN_GRADERS_PATH}/test_$slug.py" || {{ echo "{repository} has no test_$slug.py '
+        "  for file in test_$slug.py cases_$slug.pt; do\n"
+        f'    test -f "{HIDDEN_GRADERS_PATH}/$file" || {{ echo "{repository} has no $file '
         f'at its top level: the hidden graders of $slug are missing."; exit 1; }}\n'
+        "  done\n"
         "done\n"
     )
     return [
