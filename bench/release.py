@@ -31,6 +31,8 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.venvs import make_venv  # noqa: E402 - the test venv helper, from the repository root
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
@@ -77,8 +79,9 @@ def bench_gradescope(work: Path, chapters: list[str], repeat: int) -> tuple[floa
         archive.extractall(root / "source")
     run_autograder = root / "source" / "run_autograder"
     run_autograder.chmod(0o755)
-    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "TORCHKATA_TORCH_INDEX": "",
-           "TORCHKATA_VENV_OPTIONS": "--system-site-packages --without-pip", "PIP_NO_BUILD_ISOLATION": "0"}
+    make_venv(root / "venv")  # sees this environment's pinned packages: nothing is downloaded
+    env = {**os.environ, "AUTOGRADER_ROOT": str(root), "TORCHKATA_TORCH_INDEX": "", "TORCHKATA_PYTHON": sys.executable,
+           "TORCHKATA_VENV_OPTIONS": "--without-pip", "PIP_NO_BUILD_ISOLATION": "0"}
     setup = timed(["bash", str(root / "source" / "setup.sh")], root, env)
     submission = root / "submission"
     submission.mkdir()

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
+from tests.venvs import clean_env, make_venv
 from torchkata.cli import main
 from torchkata.gradescope_run import VISIBILITIES, find_submission_dir, load_config, with_visibility
 from torchkata.gradescope_run import main as run_main
@@ -136,12 +137,6 @@ def check_results(data: dict) -> None:
     assert sum(test["max_score"] for test in data["tests"]) == pytest.approx(data["max_score"])
 
 
-def clean_env(**extra: str) -> dict[str, str]:
-    """This environment without what would point Python or pytest elsewhere."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "VIRTUAL_ENV", "TORCHKATA"))}
-    return {**env, **extra}
-
-
 @pytest.fixture(scope="module")
 def autograder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """/autograder as Gradescope lays it out, with setup.sh run: source/, venv/, run_autograder."""
@@ -153,10 +148,12 @@ def autograder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("setup.sh", "run_autograder"):
         (root / "source" / name).chmod(0o755)
     shutil.copy(root / "source" / "run_autograder", root / "run_autograder")
+    make_venv(root / "venv")  # setup.sh makes it again over this one: the .pth that shows the test packages stays
     env = clean_env(
         AUTOGRADER_ROOT=str(root),
-        TORCHKATA_TORCH_INDEX="",  # nothing to fetch: the venv sees this machine's pinned packages
-        TORCHKATA_VENV_OPTIONS="--system-site-packages --without-pip",
+        TORCHKATA_PYTHON=sys.executable,
+        TORCHKATA_TORCH_INDEX="",  # nothing to fetch: the venv sees the test environment's pinned packages
+        TORCHKATA_VENV_OPTIONS="--without-pip",
         PIP_NO_BUILD_ISOLATION="0",  # pip reads this as --no-build-isolation: no download of setuptools
     )
     done = subprocess.run(["bash", str(root / "source" / "setup.sh")], env=env, capture_output=True, text=True,

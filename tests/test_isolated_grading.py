@@ -226,3 +226,24 @@ def test_a_solved_starter_is_not_mistaken_for_tampering(tmp_path: Path) -> None:
     results = grade_submissions({"done": course.starter}, [SLUG], course, Limits(wall_seconds=90, test_seconds=15))
     chapter = results["done"].chapters[SLUG]
     assert not chapter.flags and chapter.points == chapter.max_points > 0
+
+
+def test_grade_all_and_grade_take_chapter_files_from_starter_as_a_repository_keeps_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "class" / "flat").mkdir(parents=True)
+    (tmp_path / "class" / "flat" / f"{SLUG}.py").write_text((PROJECT.solutions / f"{SLUG}.py").read_text())
+    (tmp_path / "class" / "repo" / "starter").mkdir(parents=True)
+    (tmp_path / "class" / "repo" / "README.md").write_text("a collected Classroom repository")
+    (tmp_path / "class" / "repo" / "starter" / f"{SLUG}.py").write_text((PROJECT.solutions / f"{SLUG}.py").read_text())
+    status = main(["grade-all", str(tmp_path / "class"), "-j", "2", "--chapter", SLUG,
+                   "--csv", str(tmp_path / "grades.csv")])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "1 of 2 submissions keep their chapter files in starter/ (graded from there): repo" in out
+    rows = {row["submission"]: row for row in csv.DictReader((tmp_path / "grades.csv").open())}
+    assert rows["repo"]["points"] == rows["repo"]["max_points"] == rows["flat"]["points"] != "0"
+    assert main(["grade", str(tmp_path / "class" / "repo"), "--chapter", SLUG, "--in-process"]) == 0
+    captured = capsys.readouterr()
+    assert f"Grading the chapter files in starter/ of {tmp_path / 'class' / 'repo'}." in captured.err
+    assert "Every kata passes." in captured.out

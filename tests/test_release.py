@@ -8,7 +8,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 import yaml
 
 from tests.conftest import CHAPTERS, PROJECT
+from tests.venvs import clean_env, make_venv
 from torchkata.cli import main
 from torchkata.leakscan import SecretIndex
 from torchkata.points import chapter_points
@@ -290,15 +290,13 @@ def test_hidden_graders_repo_adds_a_checkout_with_a_secret(points) -> None:
 # --- installed in a fresh virtual environment (slow) -----------------------------------------------------------------
 
 
-def clean_env(venv: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PYTEST_", "VIRTUAL_ENV", "TORCHKATA"))}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["VIRTUAL_ENV"] = str(venv)
-    return env
+def venv_env(venv: Path) -> dict[str, str]:
+    env = clean_env()
+    return {**env, "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}", "VIRTUAL_ENV": str(venv)}
 
 
 def run_in(cwd: Path, venv: Path, command: list[str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(command, cwd=cwd, env=clean_env(venv), capture_output=True, text=True, timeout=timeout,
+    return subprocess.run(command, cwd=cwd, env=venv_env(venv), capture_output=True, text=True, timeout=timeout,
                           check=False)
 
 
@@ -313,12 +311,10 @@ def small_release(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def venv(small_release: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh virtual environment with the release installed as its README says (pip install -e .).
 
-    It sees this interpreter's packages (torch and the rest, already at the pinned versions) so nothing
+    It sees the test environment's packages (torch and the rest, already at the pinned versions) so nothing
     is downloaded; pip's own build isolation is off for the same reason.
     """
-    venv = tmp_path_factory.mktemp("venv") / "env"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
-                   check=True, timeout=120)
+    venv = make_venv(tmp_path_factory.mktemp("venv") / "env")
     install = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-build-isolation",
                "-c", "constraints.txt", "-e", "."]
     done = run_in(small_release, venv, install)

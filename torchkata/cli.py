@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from torchkata import __version__, commands
+from torchkata.optional import missing_message
 
 
 def command_modules() -> list[ModuleType]:
@@ -45,6 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
+    except ModuleNotFoundError as error:
+        message = missing_message(error, args.command)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
     except (FileNotFoundError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"torchkata {args.command}: {message}", file=sys.stderr)

@@ -9,6 +9,7 @@ channel that carry the run's nonce and name the next test of the run's order.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import json
 import os
@@ -29,7 +30,7 @@ from typing import Any
 from torchkata import canary, channel
 from torchkata.limits import Limits
 from torchkata.project import Project
-from torchkata.recorder import Expected, public_feedback
+from torchkata.recorder import SKIPPED_WHILE_APPLICABLE, Expected, outcome_of
 from torchkata.staging import ChapterSources, RunDir, Submitted, read_chapter, read_submitted, write_run_dir
 
 KNOWN_WRONG_CANARIES = 6
@@ -101,7 +102,6 @@ class Task:
     order: list[str]
     canaries: set[str]
     results: dict[str, tuple[bool, str]] = field(default_factory=dict)
-    not_applicable: set[str] = field(default_factory=set)
     flags: dict[str, str] = field(default_factory=dict)
     children: int = 0
     position: int = 0
@@ -261,7 +261,7 @@ class Server:
             return {}, {chapter.slug: reason for chapter in chapters}
         expected = {
             item["id"]: Expected(item["test"], item["chapter"], item["kata"], float(item["points"]),
-                                 item["visibility"])
+                                 item["visibility"], str(item.get("not_applicable", "")))
             for item in message["expected"]
         }
         return expected, dict(message["errors"])
@@ -313,8 +313,8 @@ class Server:
         child.running = None
         child.test_deadline = float("inf")
         task.position += 1
-        if frame.get("na"):
-            task.not_applicable.add(nodeid)
+        if frame.get("na"):  # only the collection, which ran no submission, decides what cannot run here
+            task.results[nodeid] = (False, SKIPPED_WHILE_APPLICABLE)
             return
         passed, message = bool(frame.get("passed")), str(frame.get("message", ""))[:4000]
         task.results[nodeid] = (passed, message)
@@ -391,12 +391,8 @@ class Server:
         """Report the chapter: every expected test's outcome (one that never reported has failed)."""
         outcomes = []
         for nodeid, exp in task.expected.items():
-            if nodeid in task.not_applicable:
-                continue
             passed, message = task.results.get(nodeid, (False, "the test did not report a result"))
-            message = public_feedback(_unstage(message), exp.visibility)
-            outcomes.append({"test": exp.test, "chapter": exp.chapter, "kata": exp.kata, "points": exp.points,
-                             "visibility": exp.visibility, "passed": passed, "message": message})
+            outcomes.append(dataclasses.asdict(outcome_of(exp, (passed, _unstage(message)))))
         self.emit({"t": "chapter", "submission": task.submission, "chapter": task.chapter.slug,
                    "outcomes": outcomes, "flags": task.flags})
 

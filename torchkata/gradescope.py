@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from torchkata.results import ChapterResult, GradeResult
+from torchkata.results import ChapterResult, GradeResult, not_applicable_text
 
 
 def flag_text(chapter: ChapterResult) -> str:
@@ -46,6 +46,9 @@ def gradescope_results(result: GradeResult, execution_time: float | None = None)
                         "visibility": "hidden" if outcome.visibility == "hidden" else "visible",
                     }
                 )
+    skipped = not_applicable_text(result.not_applicable())
+    if skipped:
+        notes.append(skipped)
     data: dict[str, Any] = {
         "score": result.points,
         "max_score": result.max_points,

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from torchkata.nbmodule import Cell, assemble, cell_locations
+from torchkata.results import TestOutcome, not_applicable_text
 
 KATA_TIMEOUT_ENV = "TORCHKATA_KATA_TIMEOUT"
 TEST_TIMEOUT_ENV = "TORCHKATA_TEST_TIMEOUT"
@@ -189,7 +190,9 @@ def _points(value: float) -> str:
 
 def report(kata: str, points: float, reply: dict[str, Any], slug: str, starts: list[tuple[int, int]]) -> float:
     """Print the kata's checks and return its score out of ``points``."""
-    outcomes = reply.get("outcomes", [])
+    every = reply.get("outcomes", [])
+    outcomes = [o for o in every if not o.get("not_applicable")]
+    skipped = [TestOutcome(**o) for o in every if o.get("not_applicable")]
     problem = reply.get("timed_out") or reply.get("crash") or reply.get("error")
     earned = sum(o["points"] for o in outcomes if o["passed"])
     applicable = sum(o["points"] for o in outcomes)
@@ -203,6 +206,8 @@ def report(kata: str, points: float, reply: dict[str, Any], slug: str, starts: l
         if not outcome["passed"] and outcome["message"]:
             message = cell_locations(outcome["message"], slug, starts)
             print("\n".join(f"      {line}" for line in message.splitlines()))
+    if skipped:
+        print(f"  {not_applicable_text(skipped)}")
     if applicable and applicable != points and not problem:
         print(f"  Checks worth {_points(applicable)} points apply on this machine; the score is scaled to "
               f"{_points(points)}.")

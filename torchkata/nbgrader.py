@@ -13,9 +13,6 @@ Each chapter's notebook (``source/<slug>/<slug>.ipynb``) holds, in nbgrader's te
 
 from __future__ import annotations
 
-import contextlib
-import io
-from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,24 +74,16 @@ def grade_source(slug: str, kata: str, points: float) -> str:
 
 
 def collect_points(project: Project, chapters: list[Chapter]) -> dict[str, dict[str, float]]:
-    """Points per chapter and kata: the ``points`` markers of every public and hidden grader test."""
-    import pytest
+    """Points per chapter and kata: the ``points`` markers of the public and hidden checks that run here.
 
-    from torchkata.grade import pytest_args
-    from torchkata.recorder import Recorder
+    Rounded, so that the cell's metadata and the points its code states are the same number.
+    """
+    from torchkata.points import kata_points
 
-    recorder = Recorder()
-    args = [*pytest_args(project, project.starter, chapters), "--collect-only"]
-    with contextlib.redirect_stdout(io.StringIO()):
-        pytest.main(args, plugins=[recorder])
-    if recorder.collect_errors:
-        problems = "; ".join(f"{slug}: {error}" for slug, error in recorder.collect_errors.items())
-        raise NotebookError(f"the graders could not be collected: {problems}")
-    points: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    for expected in recorder.expected.values():
-        points[expected.chapter][expected.kata] += expected.points
-    # rounded, so that the cell's metadata and the points its code states are the same number
-    return {slug: {kata: round(value, 6) for kata, value in katas.items()} for slug, katas in points.items()}
+    try:
+        return kata_points(project, chapters)
+    except ValueError as error:
+        raise NotebookError(str(error)) from error
 
 
 def chapter_notebook(project: Project, chapter: Chapter, points: dict[str, float]) -> nbformat.NotebookNode:

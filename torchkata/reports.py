@@ -9,7 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from torchkata.locate import todo_location
-from torchkata.results import GradeResult, KataResult
+from torchkata.results import GradeResult, KataResult, not_applicable_text
 
 
 def _points(value: float) -> str:
@@ -77,6 +77,9 @@ def print_report(result: GradeResult, impl_dir: Path, console: Console | None = 
             label = name.upper().replace("_", " ")
             console.print(f"[bold red]{label}[/] {slug}: ", end="")
             console.print(str(reason), highlight=False, markup=False)
+    skipped = not_applicable_text(result.not_applicable())
+    if skipped:
+        console.print(skipped, highlight=False, markup=False)
     todo = next_todo(result, impl_dir)
     if todo:
         console.print(todo, highlight=False, markup=False)

@@ -17,6 +17,7 @@ class TestOutcome:
     visibility: str
     passed: bool
     message: str = ""
+    not_applicable: str = ""  # why it cannot run on this machine; such a check counts in no total
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ChapterResult:
     slug: str
     katas: dict[str, KataResult] = field(default_factory=dict)
     flags: dict[str, Any] = field(default_factory=dict)
+    not_applicable: list[TestOutcome] = field(default_factory=list)
 
     @property
     def points(self) -> float:
@@ -64,6 +66,11 @@ class ChapterResult:
             for kata in katas.values():
                 kata["points"] = 0.0
         data: dict[str, Any] = {"points": self.points, "max_points": self.max_points, "katas": katas}
+        if self.not_applicable:
+            data["not_applicable"] = [
+                {"test": o.test, "kata": o.kata, "points": o.points, "reason": o.not_applicable}
+                for o in self.not_applicable
+            ]
         data.update(self.flags)
         return data
 
@@ -80,6 +87,10 @@ class GradeResult:
     def max_points(self) -> float:
         return sum(c.max_points for c in self.chapters.values())
 
+    def not_applicable(self) -> list[TestOutcome]:
+        """The checks that cannot run on this machine: in no total, listed with their reason."""
+        return [outcome for chapter in self.chapters.values() for outcome in chapter.not_applicable]
+
     def outcomes(self) -> list[TestOutcome]:
         return [
             outcome
@@ -89,11 +100,33 @@ class GradeResult:
         ]
 
     def to_dict(self) -> dict[str, Any]:
+        skipped = self.not_applicable()
         return {
             "points": self.points,
             "max_points": self.max_points,
+            "not_applicable": {"checks": len(skipped), "points": sum(o.points for o in skipped),
+                               "reasons": not_applicable_reasons(skipped)},
             "chapters": {slug: chapter.to_dict() for slug, chapter in self.chapters.items()},
         }
+
+
+def not_applicable_reasons(outcomes: list[TestOutcome]) -> dict[str, int]:
+    """How many checks each reason leaves out, in the order first met."""
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.not_applicable] = counts.get(outcome.not_applicable, 0) + 1
+    return counts
+
+
+def not_applicable_text(outcomes: list[TestOutcome]) -> str:
+    """One sentence for every report, empty when every check ran."""
+    if not outcomes:
+        return ""
+    points = sum(outcome.points for outcome in outcomes)
+    reasons = "; ".join(f"{reason} ({count})" for reason, count in not_applicable_reasons(outcomes).items())
+    plural = "s" if len(outcomes) != 1 else ""
+    return (f"{len(outcomes)} check{plural} ({points:g} points) cannot run on this machine and count in no "
+            f"total: {reasons}.")
 
 
 def build_result(
@@ -108,6 +141,9 @@ def build_result(
             chapter.katas.setdefault(name, KataResult(name))
     for outcome in outcomes:
         chapter = result.chapters.setdefault(outcome.chapter, ChapterResult(outcome.chapter))
+        if outcome.not_applicable:
+            chapter.not_applicable.append(outcome)
+            continue
         kata = chapter.katas.setdefault(outcome.kata, KataResult(outcome.kata))
         kata.outcomes.append(outcome)
         kata.max_points += outcome.points

@@ -104,7 +104,7 @@ class ChannelReporter(Recorder):
         self.send("start", id=nodeid)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
-        if nodeid in self.not_applicable:
+        if nodeid in self.expected and self.expected[nodeid].not_applicable:
             self.send("result", id=nodeid, na=True)
             return
         passed, message = self.results.get(nodeid, (False, "the test reported no outcome"))
@@ -124,7 +124,7 @@ class CollectReporter(Recorder):
     def pytest_sessionfinish(self) -> None:
         expected = [
             {"id": nodeid, "test": e.test, "chapter": e.chapter, "kata": e.kata, "points": e.points,
-             "visibility": e.visibility}
+             "visibility": e.visibility, "not_applicable": e.not_applicable}
             for nodeid, e in self.expected.items()
         ]
         channel.send(

@@ -69,13 +69,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from torchkata.grade import select_chapters
     from torchkata.project import Project
     from torchkata.reports import print_report, write_json
+    from torchkata.submission import chapter_folder, where_text
 
     project = Project.find()
-    impl_dir = project.resolve_impl(args.directory)
-    if not impl_dir.is_dir():
+    submission = project.resolve_impl(args.directory)
+    if not submission.is_dir():
         raise FileNotFoundError(f"{args.directory} is not a directory of chapter modules")
+    impl_dir = chapter_folder(submission, [chapter.slug for chapter in select_chapters(project, args.chapter)])
+    if impl_dir != submission:
+        print(f"Grading the chapter files in {where_text(Path(args.directory), impl_dir)}.", file=sys.stderr)
     started = time.monotonic()
     if args.in_process:
         from torchkata.grade import grade_in_process
@@ -102,5 +107,5 @@ def run(args: argparse.Namespace) -> int:
         text, status = classroom_report(result)
         print(text)
         return status
-    print_report(result, Path(args.directory))
+    print_report(result, impl_dir if impl_dir != submission else Path(args.directory))
     return 0

@@ -43,11 +43,18 @@ def run(args: argparse.Namespace) -> int:
     from torchkata.isolated import GradingError, grade_submissions
     from torchkata.project import Project
     from torchkata.reports import write_json
+    from torchkata.submission import REPOSITORY_FOLDER, chapter_folder
 
     project = Project.find()
-    dirs = submission_dirs(args.submissions)
     chapters = select_chapters(project, args.chapter)
+    given = submission_dirs(args.submissions)
+    dirs = {name: chapter_folder(path, [chapter.slug for chapter in chapters]) for name, path in given.items()}
     console = Console()
+    in_starter = sorted(name for name, path in dirs.items() if path != given[name])
+    if in_starter:
+        console.print(f"{len(in_starter)} of {len(dirs)} submissions keep their chapter files in "
+                      f"{REPOSITORY_FOLDER}/ (graded from there): {', '.join(in_starter)}", highlight=False,
+                      soft_wrap=True)
     try:
         with Progress(console=console, transient=True) as progress:
             bar = progress.add_task("grading", total=len(dirs) * len(chapters))

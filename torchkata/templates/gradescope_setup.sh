@@ -6,6 +6,7 @@
 #   AUTOGRADER_ROOT          where the autograder lives (default /autograder)
 #   TORCHKATA_TORCH_INDEX    extra wheel index for torch (default: $torch_index_text)
 #   TORCHKATA_VENV_OPTIONS   extra options for `python -m venv` (default: none)
+#   TORCHKATA_PYTHON         the Python that makes the venv (default: the newest 3.11+ on PATH)
 set -euo pipefail
 cd "$$(dirname "$$0")"
 ROOT="$${AUTOGRADER_ROOT:-/autograder}"
@@ -22,7 +23,7 @@ find_python() {
     return 1
 }
 
-PYTHON="$$(find_python || true)"
+PYTHON="$${TORCHKATA_PYTHON:-$$(find_python || true)}"
 if [ -z "$$PYTHON" ]; then
     echo "No Python 3.11 or newer found: installing python3.11 with apt-get."
     apt-get update
