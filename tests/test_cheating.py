@@ -185,6 +185,66 @@ def _steal(*args, **kwargs):
 """
 
 
+NONSENSE = """
+class _Anything:
+    \"\"\"Every attribute, call, item and operation gives itself back; it equals anything.\"\"\"
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __getitem__(self, key):
+        return self
+
+    def __eq__(self, other):
+        return True
+
+    def __ne__(self, other):
+        return False
+
+    __hash__ = object.__hash__
+    __lt__ = __le__ = __gt__ = __ge__ = __eq__
+
+    def __bool__(self):
+        return True
+
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self):
+        return 0
+
+    def __float__(self):
+        return 0.0
+
+    def __int__(self):
+        return 0
+
+    __index__ = __int__
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = __call__
+    __matmul__ = __rmatmul__ = __pow__ = __neg__ = __abs__ = __call__
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def __getattr__(name):
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _Anything if name[:1].isupper() else _Anything()
+"""
+
+
 def kata_names(slug: str) -> list[str]:
     toml = next(PROJECT.exercises.glob(f"*_{slug}/kata.toml"))
     return [kata["name"] for kata in tomllib.loads(toml.read_text())["kata"]]
@@ -199,6 +259,8 @@ def attack_module(attack: str, slug: str) -> str:
         return DO_NOTHING
     if attack == "always_refuse":
         return ALWAYS_REFUSE
+    if attack == "nonsense":
+        return NONSENSE
     thief = (PROJECT.solutions / f"{slug}.py").read_text(encoding="utf-8") + FRAME_THIEF
     return thief + "".join(f"\n{name} = _steal\n" for name in function_katas(slug))
 
@@ -231,6 +293,13 @@ def test_a_submission_that_rejects_everything_earns_nothing(slug, attack_root):
     chapter = graded_attack("always_refuse", attack_root).chapters[slug]
     passed = [test for kata in chapter.katas.values() for test in kata.passed]
     assert chapter.max_points > 0 and not passed, f"raising on every call passes {passed}"
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_an_object_that_equals_anything_and_returns_itself_earns_nothing(slug, attack_root):
+    chapter = graded_attack("nonsense", attack_root).chapters[slug]
+    passed = [test for kata in chapter.katas.values() for test in kata.passed]
+    assert chapter.max_points > 0 and not passed, f"an object that equals anything passes {passed}"
 
 
 @pytest.mark.parametrize("slug", SLUGS)
