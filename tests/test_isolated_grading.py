@@ -182,9 +182,9 @@ def test_gradebook_writes_points_per_chapter_and_kata_and_ranks_failures(tmp_pat
     path = tmp_path / "grades.csv"
     write_csv(results, path)
     rows = list(csv.reader(path.open()))
-    assert rows[0] == ["submission", "points", "max_points", "m", "m/A", "n", "n/C", "flags"]
-    assert rows[1] == ["ada", "2", "4", "1", "1", "1", "1", ""]
-    assert rows[2] == ["bob", "1", "4", "0", "0", "1", "1", "m tampered: a canary check passed"]
+    assert rows[0] == ["submission", "points", "max_points", "m", "m/A", "n", "n/C", "flags", "review"]
+    assert rows[1] == ["ada", "2", "4", "1", "1", "1", "1", "", ""]
+    assert rows[2] == ["bob", "1", "4", "0", "0", "1", "1", "m tampered: a canary check passed", ""]
     worst = failure_rates(results)[0]
     assert (worst.test, worst.failed, worst.graded, worst.rate) == ("hidden/test_m.py::test_b", 2, 2, 1.0)
 

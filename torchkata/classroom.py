@@ -26,6 +26,7 @@ def classroom_report(result: GradeResult) -> tuple[str, int]:
             for failure in kata.failed:
                 first = (failure["message"].splitlines() or [""])[0]
                 lines.append(f"       {failure['test']}: {first}")
+    lines += [f"review {line}" for line in result.review_lines()]
     skipped = not_applicable_text(result.not_applicable())
     if skipped:
         lines.append(skipped)

@@ -12,6 +12,7 @@ from torchkata.catalog import Chapter, find_chapter, load_chapters
 from torchkata.project import Project
 from torchkata.recorder import Recorder
 from torchkata.results import ChapterResult, GradeResult, build_result
+from torchkata.review import review_submission
 
 
 def pytest_args(
@@ -62,6 +63,7 @@ def grade_in_process(
     result = build_result(recorder.outcomes(), {c.slug: [k.name for k in c.katas] for c in selected})
     for slug, error in recorder.collect_errors.items():
         result.chapters.setdefault(slug, ChapterResult(slug)).flags["error"] = error
+    result.add_review(review_submission(project.resolve_impl(impl_dir), [chapter.slug for chapter in selected]))
     return result
 
 

@@ -25,13 +25,13 @@ def _columns(results: Mapping[str, GradeResult]) -> list[tuple[str, str | None]]
 
 
 def write_csv(results: Mapping[str, GradeResult], path: Path) -> None:
-    """One row per submission: total, each chapter, each ``chapter/kata``, then the flags."""
+    """One row per submission: total, each chapter, each ``chapter/kata``, the flags, the review's findings."""
     columns = _columns(results)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         header = ["submission", "points", "max_points"]
         header += [slug if kata is None else f"{slug}/{kata}" for slug, kata in columns]
-        writer.writerow([*header, "flags"])
+        writer.writerow([*header, "flags", "review"])
         for name, result in results.items():
             row: list[object] = [name, f"{result.points:g}", f"{result.max_points:g}"]
             for slug, kata in columns:
@@ -45,7 +45,7 @@ def write_csv(results: Mapping[str, GradeResult], path: Path) -> None:
                     tampered = bool(chapter.flags.get("tampered"))
                     row.append("" if found is None else f"{0 if tampered else found.points:g}")
             flags = [f"{slug} {flag_text(c)}" for slug, c in result.chapters.items() if c.flags]
-            writer.writerow([*row, "; ".join(flags)])
+            writer.writerow([*row, "; ".join(flags), "; ".join(result.review_lines())])
 
 
 @dataclass(frozen=True)

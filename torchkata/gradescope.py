@@ -46,6 +46,7 @@ def gradescope_results(result: GradeResult, execution_time: float | None = None)
                         "visibility": "hidden" if outcome.visibility == "hidden" else "visible",
                     }
                 )
+    notes += [f"review {line}" for line in result.review_lines()]
     skipped = not_applicable_text(result.not_applicable())
     if skipped:
         notes.append(skipped)

@@ -21,6 +21,7 @@ from torchkata.grade import select_chapters
 from torchkata.limits import Limits
 from torchkata.project import Project
 from torchkata.results import ChapterResult, GradeResult, TestOutcome, build_result
+from torchkata.review import review_submission
 
 NO_LANDLOCK = (
     "torchkata: this kernel has no Landlock, so a submission's writes are not confined to its scratch "
@@ -83,10 +84,11 @@ def grade_submissions(
         if on_chapter:
             on_chapter(name, slug)
     results: dict[str, GradeResult] = {}
-    for name in submissions:
+    for name, path in submissions.items():
         result = build_result(outcomes[name], order)
         for slug, chapter_flags in flags[name].items():
             result.chapters.setdefault(slug, ChapterResult(slug)).flags.update(chapter_flags)
+        result.add_review(review_submission(Path(path), [chapter.slug for chapter in selected]))
         results[name] = result
     return results
 

@@ -77,6 +77,9 @@ def print_report(result: GradeResult, impl_dir: Path, console: Console | None = 
             label = name.upper().replace("_", " ")
             console.print(f"[bold red]{label}[/] {slug}: ", end="")
             console.print(str(reason), highlight=False, markup=False)
+    for line in result.review_lines():
+        console.print("[bold yellow]REVIEW[/] ", end="")
+        console.print(line, highlight=False, markup=False)
     skipped = not_applicable_text(result.not_applicable())
     if skipped:
         console.print(skipped, highlight=False, markup=False)

@@ -50,6 +50,7 @@ class ChapterResult:
     katas: dict[str, KataResult] = field(default_factory=dict)
     flags: dict[str, Any] = field(default_factory=dict)
     not_applicable: list[TestOutcome] = field(default_factory=list)
+    review: list[str] = field(default_factory=list)  # the static review's findings: file:line: what
 
     @property
     def points(self) -> float:
@@ -65,7 +66,8 @@ class ChapterResult:
         if self.flags.get("tampered"):
             for kata in katas.values():
                 kata["points"] = 0.0
-        data: dict[str, Any] = {"points": self.points, "max_points": self.max_points, "katas": katas}
+        data: dict[str, Any] = {"points": self.points, "max_points": self.max_points, "katas": katas,
+                                "review": list(self.review)}
         if self.not_applicable:
             data["not_applicable"] = [
                 {"test": o.test, "kata": o.kata, "points": o.points, "reason": o.not_applicable}
@@ -86,6 +88,15 @@ class GradeResult:
     @property
     def max_points(self) -> float:
         return sum(c.max_points for c in self.chapters.values())
+
+    def add_review(self, found: dict[str, list[str]]) -> None:
+        """Attach the static review's findings to the chapters they were found in."""
+        for slug, findings in found.items():
+            if slug in self.chapters:
+                self.chapters[slug].review = list(findings)
+
+    def review_lines(self) -> list[str]:
+        return [f"{slug}: {line}" for slug, chapter in self.chapters.items() for line in chapter.review]
 
     def not_applicable(self) -> list[TestOutcome]:
         """The checks that cannot run on this machine: in no total, listed with their reason."""

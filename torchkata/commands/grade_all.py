@@ -71,12 +71,18 @@ def run(args: argparse.Namespace) -> int:
         for name, result in results.items():
             write_json(result, args.json_dir / f"{name}.json")
     grades = Table(title=f"{len(results)} submissions")
-    for column in ("submission", "points", "flags"):
+    for column in ("submission", "points", "flags", "review"):
         grades.add_column(column)
     for name, result in results.items():
         flags = ", ".join(f"{slug}: {', '.join(c.flags)}" for slug, c in result.chapters.items() if c.flags)
-        grades.add_row(name, f"{result.points:g} / {result.max_points:g}", flags)
+        found = result.review_lines()
+        grades.add_row(name, f"{result.points:g} / {result.max_points:g}", flags,
+                       f"{len(found)} findings" if found else "")
     console.print(grades)
+    flagged = [name for name, result in results.items() if result.review_lines()]
+    if flagged:
+        console.print(f"The static review found constructs that reach for the grader in {len(flagged)} submissions "
+                      f"({', '.join(flagged)}): see the review column of {args.csv}.", highlight=False, soft_wrap=True)
     rates = [rate for rate in failure_rates(results) if rate.failed][:TOP_FAILURES]
     if rates:
         worst = Table(title="checks that fail most often")
