@@ -129,6 +129,7 @@ def check_results(data: dict) -> None:
     """results.json as Gradescope's autograder specification describes it."""
     assert isinstance(data["score"], int | float) and isinstance(data["max_score"], int | float)
     assert isinstance(data["output"], str) and isinstance(data["tests"], list) and data["tests"]
+    assert data["output_format"] == data["test_output_format"] == "text"
     for test in data["tests"]:
         assert TEST_FIELDS <= set(test), f"a test lacks {TEST_FIELDS - set(test)}"
         assert test["status"] in {"passed", "failed"} and test["visibility"] in VISIBILITIES

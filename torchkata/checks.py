@@ -16,6 +16,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from torchkata.hygiene import student_text
+
 T = TypeVar("T")
 
 
@@ -42,8 +44,7 @@ def describe(value: Any) -> str:
         return f"a {type(value).__name__} module"
     if type(value).__repr__ is object.__repr__:
         return f"a {type(value).__name__} object"  # the default repr holds an address that changes per run
-    text = repr(value)
-    return text if len(text) <= 80 else f"{text[:77]}..."
+    return student_text(repr(value), 80)
 
 
 def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -58,7 +59,7 @@ def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
     except GradingError:
         raise
     except Exception as error:  # noqa: BLE001 - any crash in student code is a finding
-        raise _fail(f"{description} raised {type(error).__name__}: {error}") from error
+        raise _fail(f"{description} raised {student_text(type(error).__name__, 80)}: {student_text(error)}") from error
 
 
 _call_student = call  # for the helpers below whose ``call`` parameter (the description) hides this function

@@ -494,13 +494,19 @@ def _unstage(message: str) -> str:
     return re.sub(re.escape(_STAGED_PREFIX) + r"[^/\s]*/run\d+/(impl|graders)/", "", message)
 
 
+_FRAME = re.compile(rb'File "[^"\n]*/impl/(\w+)\.py", line (\d{1,7})')
+
+
 def _crash_site(tail: bytes) -> str:
-    """From a dying child's last output: Python's fatal error line and the chapter module's frame, if any."""
-    lines = [line.strip() for line in tail.decode("utf-8", errors="replace").splitlines()]
-    fatal = next((line for line in lines if line.startswith("Fatal Python error")), "")
-    frame = next((line for line in lines if line.startswith("File") and "/impl/" in line), "")
-    found = " ".join(part for part in (fatal, _unstage(frame)) if part)
-    return f" ({found[:300]})" if found else ""
+    """From a dying child's last output, the chapter module's line it died in: `` (at modules.py:12)``.
+
+    The output is the submission's to write, so only a file name and a line number are taken from it.
+    """
+    found = _FRAME.findall(tail)
+    if not found:
+        return ""
+    slug, line = found[-1]
+    return f" (at {slug.decode()}.py:{int(line)})"
 
 
 def _read_available(fd: int) -> bytes:

@@ -54,6 +54,9 @@ def gradescope_results(result: GradeResult, execution_time: float | None = None)
         "score": result.points,
         "max_score": result.max_points,
         "output": "\n".join(notes) if notes else f"{result.points:g} of {result.max_points:g} points.",
+        # Plain text everywhere: a message that carries a submission's text is never rendered as HTML or markdown.
+        "output_format": "text",
+        "test_output_format": "text",
         "tests": tests,
     }
     if execution_time is not None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torchkata
 from torchkata.grade import select_chapters
+from torchkata.hygiene import Redactor
 from torchkata.limits import Limits
 from torchkata.project import Project
 from torchkata.results import ChapterResult, GradeResult, TestOutcome, build_result
@@ -77,10 +78,13 @@ def grade_submissions(
     outcomes: dict[str, list[TestOutcome]] = {name: [] for name in submissions}
     flags: dict[str, dict[str, dict[str, str]]] = {name: {} for name in submissions}
     deadline = _server_deadline(limits, len(submissions) * len(selected), jobs)
+    redactor = Redactor.of(project)
     for message in _server_messages(request, deadline):
         name, slug = message["submission"], message["chapter"]
-        outcomes[name] += [TestOutcome(**item) for item in message["outcomes"]]
-        flags[name][slug] = message["flags"]
+        outcomes[name] += [TestOutcome(**{**item, "message": redactor.clean(str(item["message"]))})
+                           for item in message["outcomes"]]
+        flags[name][slug] = {key: redactor.clean(reason) if isinstance(reason, str) else reason
+                             for key, reason in message["flags"].items()}
         if on_chapter:
             on_chapter(name, slug)
     results: dict[str, GradeResult] = {}

@@ -6,6 +6,7 @@ import re
 import traceback
 from pathlib import Path
 
+from torchkata.hygiene import student_text
 from torchkata.loader import MODULE_PREFIX
 
 _MISSING = re.compile(rf"module '{MODULE_PREFIX}(\w+)' has no attribute '(\w+)'")
@@ -39,5 +40,5 @@ def failure_message(error: BaseException, slug: str | None, impl_dir: Path | Non
         if error.__cause__ is not None:  # a crash that checks.call reported: say where it happened
             text += _where(error.__cause__, slug, impl_dir)
     else:
-        text = f"{type(error).__name__}: {error}{_where(error, slug, impl_dir)}"
+        text = f"{student_text(type(error).__name__, 80)}: {student_text(error)}{_where(error, slug, impl_dir)}"
     return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 3] + "..."

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from torchkata.locate import todo_location
@@ -47,7 +48,7 @@ def table(result: GradeResult, title: str = "torchkata grade") -> Table:
             "" if not first else slug,
             "[bold]chapter[/]",
             f"[bold]{_points(chapter.points)} / {_points(chapter.max_points)}[/]",
-            f"[red]{flags}[/]" if flags else "",
+            f"[red]{escape(flags)}[/]" if flags else "",
             end_section=True,
         )
     return grid
