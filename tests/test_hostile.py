@@ -167,6 +167,42 @@ def test_timeouts_and_crashes_say_what_happened(batch: Batch) -> None:
     failed = looped.katas[ATTACKED_KATA].failed
     assert failed and all("limit of one test" in failure["message"] for failure in failed), failed
     crashed = batch.results["segfault"].chapters["modules"]
-    assert "SIGSEGV" in crashed.flags["crashed"] and 'File "modules.py"' in crashed.flags["crashed"]
+    assert "SIGSEGV" in crashed.flags["crashed"] and "(at modules.py:" in crashed.flags["crashed"]
     bomb = batch.results["memory_bomb"].chapters["modules"].katas[ATTACKED_KATA]
     assert all("MemoryError" in failure["message"] for failure in bomb.failed), bomb.failed
+
+
+REACHES = ["write_files", "leave_processes", "kill_grader", "read_memory", "find_reporter_with_gc", "walk_the_stack",
+           "stack_through_inspect", "swap_test_code", "read_the_reference", "read_parent_environment", "connect_out",
+           "leave_shared_memory"]
+
+
+@pytest.mark.parametrize("name", [name for name in REACHES if name in CASES])
+def test_a_reach_for_the_grader_is_flagged_with_the_line_that_did_it(batch: Batch, name: str) -> None:
+    if name not in RUNNABLE:
+        pytest.skip(NEEDS[name][1])
+    reason = batch.results[name].chapters["modules"].flags["tampered"]
+    assert reason.startswith("the submission reached for the grader: ") and " at modules.py:" in reason, reason
+
+
+def test_a_patch_made_by_name_is_seen_by_the_integrity_check(batch: Batch) -> None:
+    reason = batch.results["patch_reports_by_name"].chapters["modules"].flags["tampered"]
+    assert "changed the grader's code: TestReport.from_item_and_call" in reason, reason
+
+
+def test_nothing_is_left_in_shared_memory(batch: Batch) -> None:
+    assert not Path("/dev/shm/torchkata-hostile-note").exists()
+
+
+def test_no_hidden_grader_line_reaches_a_report(batch: Batch) -> None:
+    from torchkata.leakscan import SecretIndex
+
+    index = SecretIndex.of(PROJECT)
+    for name, result in batch.results.items():
+        console = Console(record=True, width=200)
+        print_report(result, Path("submission"), console)
+        views = {"json": json.dumps(result.to_dict()), "gradescope": json.dumps(gradescope_results(result)),
+                 "terminal": console.export_text()}
+        for view, text in views.items():
+            leaks = [leak for leak in index.check(view, text.encode()) if "hidden grader" in leak.reason]
+            assert not leaks, f"{name} {view}: {leaks[:2]}"

@@ -161,6 +161,7 @@ class Server:
         self.threads = max((os.cpu_count() or 1) // self.jobs, 1)
         self.landlock = 0
         self.started = 0
+        self.protected: list[str] = [str(self.base)]  # and the course and submission folders, from serve()
         self.next_sweep = 0.0
         # pytest-timeout stops a slow test itself; the parent steps in only when that fails.
         self.test_limit = limits.test_seconds + max(2.0, limits.test_seconds / 2)
@@ -183,13 +184,18 @@ class Server:
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
 
-    def fork(self, run: RunDir, nonce: str, order: list[str], collect_only: bool) -> tuple[int, int, int]:
-        """Fork a child for ``run``; returns its pid and the read ends of its channel and output pipes."""
+    def fork(self, run: RunDir, nonce: str, order: list[str], collect_only: bool,
+             submission: str = "") -> tuple[int, int, int]:
+        """Fork a child for ``run``; returns its pid and the read ends of its channel and output pipes.
+
+        ``submission`` is the staged chapter module the child's audit hook watches (none when collecting).
+        """
         from torchkata.sandbox import ChildSpec, run_child
 
         channel_r, channel_w = os.pipe()
         output_r, output_w = os.pipe()
-        spec = ChildSpec(run, nonce, self.limits, channel_w, output_w, order, collect_only, self.threads)
+        spec = ChildSpec(run, nonce, self.limits, channel_w, output_w, order, collect_only, self.threads,
+                         submission, self.protected)
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
@@ -289,7 +295,8 @@ class Server:
         run = write_run_dir(self.base / f"run{self.started}", [task.chapter], task.submitted, task.plan)
         nonce = secrets.token_hex(16)
         deadline = min(now + self.limits.wall_seconds, task.budget_end)
-        pid, channel_r, output_r = self.fork(run, nonce, task.remaining, False)
+        staged = run.impl / f"{task.submitted.slug}.py"
+        pid, channel_r, output_r = self.fork(run, nonce, task.remaining, False, str(staged))
         self.children[pid] = Child(pid, task, run, nonce, channel_r, output_r, deadline, first_position=task.position)
 
     def on_frame(self, child: Child, frame: dict[str, Any]) -> None:
@@ -298,6 +305,9 @@ class Server:
         if frame.get("nonce") != child.nonce:
             raise channel.ChannelError("a frame without this run's nonce")
         kind, nodeid = frame.get("t"), frame.get("id")
+        if kind == "audit":
+            task.flag("tampered", f"the submission reached for the grader: {str(frame.get('what', ''))[:300]}")
+            return
         if kind == "end":
             child.ended = True
             return
@@ -546,6 +556,8 @@ def serve(request: dict[str, Any], out: Any) -> None:
         (name, {slug: read_submitted(Path(path), slug) for slug in slugs}) for name, path in request["submissions"]
     ]
     server = Server(limits, int(request.get("jobs", 1)), out)
+    submitted = [str(Path(path).resolve()) for _, path in request["submissions"]]
+    server.protected += [str(project.root.resolve()), *submitted]
     try:
         server.install()
         preload(chapters)

@@ -22,6 +22,7 @@ from typing import Any, NoReturn
 import pytest
 
 from torchkata import channel, landlock
+from torchkata.integrity import Snapshot, watched_modules
 from torchkata.limits import Limits, apply_rlimits
 from torchkata.recorder import Recorder
 from torchkata.staging import RunDir
@@ -45,6 +46,8 @@ class ChildSpec:
     order: list[str] = field(default_factory=list)
     collect_only: bool = False
     threads: int = 1
+    submission: str = ""  # the staged chapter module the audit hook watches
+    protected: list[str] = field(default_factory=list)  # folders it may never open: course, submissions, runs
 
 
 def pytest_args(spec: ChildSpec) -> list[str]:
@@ -86,9 +89,22 @@ class ChannelReporter(Recorder):
     def __init__(self, spec: ChildSpec) -> None:
         super().__init__()
         self.spec = spec
+        self.snapshot: Snapshot | None = None
+        self.changes_reported = False
 
     def send(self, kind: str, **fields: Any) -> None:
         channel.send(self.spec.channel_fd, {"nonce": self.spec.nonce, "t": kind, **fields})
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        super().pytest_collection_finish(session)
+        graders = {id(item.module): item.module for item in session.items if getattr(item, "module", None)}
+        self.snapshot = Snapshot(watched_modules(), graders.values())  # before the submission is imported
+
+    def _check_integrity(self) -> None:
+        changed = self.snapshot.changed() if self.snapshot is not None and not self.changes_reported else []
+        if changed:
+            self.changes_reported = True
+            self.send("audit", what=f"changed the grader's code: {', '.join(changed[:5])}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -104,6 +120,7 @@ class ChannelReporter(Recorder):
         self.send("start", id=nodeid)
 
     def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self._check_integrity()
         if nodeid in self.expected and self.expected[nodeid].not_applicable:
             self.send("result", id=nodeid, na=True)
             return
@@ -186,11 +203,28 @@ def _isolate(spec: ChildSpec) -> None:
     torch.set_num_threads(max(spec.threads, 1))
 
 
+def _watch(spec: ChildSpec) -> None:
+    """The audit hook, before the submission is imported: what it refuses reaches the server at once."""
+    import torchkata
+    from torchkata import audit
+
+    send, fd, nonce = channel.send, spec.channel_fd, spec.nonce  # bound now, out of the submission's reach
+    allowed = [Path(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)]
+    allowed += [Path(p) for p in sys.path if "site-packages" in p or "dist-packages" in p]
+    allowed.append(Path(torchkata.__file__).resolve().parent)
+    watch = audit.Watch(Path(spec.submission).resolve(), spec.run.root.resolve(),
+                        lambda what: send(fd, {"nonce": nonce, "t": "audit", "what": what}), allowed,
+                        [Path(p) for p in spec.protected])
+    audit.install(watch)
+
+
 def run_child(spec: ChildSpec) -> NoReturn:
     """The whole life of a forked child; never returns to the caller's code."""
     code = 70
     try:
         _isolate(spec)
+        if spec.submission and not spec.collect_only:
+            _watch(spec)
         reporter = CollectReporter(spec) if spec.collect_only else ChannelReporter(spec)
         pytest.main(pytest_args(spec), plugins=[reporter])
         code = 0

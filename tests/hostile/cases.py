@@ -193,9 +193,99 @@ while True:
 """
 
 SEGFAULT = """
+import faulthandler
+
+faulthandler._sigsegv()
+"""
+
+READ_MEMORY = """
 import ctypes
 
 ctypes.string_at(0)
+"""
+
+# Reaching for the grader from inside the process: each is refused by the audit hook or seen by the
+# integrity check, and marks the chapter tampered.
+FIND_REPORTER_WITH_GC = """
+import gc
+
+for _object in gc.get_objects():
+    if type(_object).__name__ == "ChannelReporter":
+        _object.results = {}
+"""
+
+WALK_THE_STACK = """
+import sys
+
+_frame = sys._getframe(1)
+while _frame is not None:
+    _found = _frame.f_locals.get("nonce")
+    _frame = _frame.f_back
+"""
+
+STACK_THROUGH_INSPECT = """
+import inspect
+
+for _info in inspect.stack():
+    _config = _info.frame.f_locals.get("config")
+"""
+
+SWAP_TEST_CODE = """
+import sys
+
+
+def _passes(*args, **kwargs):
+    return None
+
+
+for _name, _module in list(sys.modules.items()):
+    if "test_modules" in _name:
+        for _value in list(vars(_module).values()):
+            if callable(_value) and getattr(_value, "__name__", "").startswith("test_"):
+                _value.__code__ = _passes.__code__
+"""
+
+PATCH_REPORTS_BY_NAME = """
+import sys
+
+_reports = sys.modules["_pytest.reports"]
+_original = _reports.TestReport.from_item_and_call.__func__
+
+
+def _forged(cls, item, call):
+    report = _original(cls, item, call)
+    report.outcome = "passed"
+    report.longrepr = None
+    return report
+
+
+_reports.TestReport.from_item_and_call = classmethod(_forged)
+"""
+
+READ_THE_REFERENCE = """
+import sys
+
+for _folder in sys.path:
+    try:
+        exec(open(_folder + "/solutions/modules.py").read())
+    except OSError:
+        pass
+"""
+
+READ_PARENT_ENVIRONMENT = """
+import os
+
+_secrets = open(f"/proc/{os.getppid()}/environ", "rb").read()
+"""
+
+CONNECT_OUT = """
+import socket
+
+socket.create_connection(("127.0.0.1", 9), timeout=1)
+"""
+
+LEAVE_SHARED_MEMORY = """
+open("/dev/shm/torchkata-hostile-note", "w").write("left behind")
 """
 
 KILL_GRADER = """
@@ -248,13 +338,24 @@ CASES: dict[str, Case] = {
     "patch_torch_numpy": Case(PATCH_TORCH, "import", "wrong", "zero", frozenset({"tampered"})),
     "remove_asserts": Case(REMOVE_ASSERTS, "import", "wrong", "zero", frozenset({"tampered"})),
     "forge_channel": Case(FORGE_CHANNEL, "import", "starter", "zero", frozenset({"tampered"})),
-    "write_files": Case(WRITE_FILES, "import", "solutions", "full"),
-    "leave_processes": Case(LEAVE_PROCESSES, "import", "solutions", "full"),
-    "kill_grader": Case(KILL_GRADER, "import", "solutions", "full"),
+    "write_files": Case(WRITE_FILES, "import", "solutions", "zero", frozenset({"tampered"})),
+    "leave_processes": Case(LEAVE_PROCESSES, "import", "solutions", "zero", frozenset({"tampered"})),
+    "kill_grader": Case(KILL_GRADER, "import", "solutions", "zero", frozenset({"tampered"})),
     "infinite_loop_ignoring_signals": Case(INFINITE_LOOP, "kata", "solutions", "kata", frozenset({"timed_out"})),
     "memory_bomb": Case(MEMORY_BOMB, "kata", "solutions", "kata"),
     "output_flood": Case(OUTPUT_FLOOD, "kata", "solutions", "kata", frozenset({"crashed"})),
     "segfault": Case(SEGFAULT, "kata", "solutions", "kata", frozenset({"crashed"})),
+    "read_memory": Case(READ_MEMORY, "kata", "solutions", "zero", frozenset({"tampered"})),
+    "find_reporter_with_gc": Case(FIND_REPORTER_WITH_GC, "kata", "starter", "zero", frozenset({"tampered"})),
+    "walk_the_stack": Case(WALK_THE_STACK, "kata", "starter", "zero", frozenset({"tampered"})),
+    "stack_through_inspect": Case(STACK_THROUGH_INSPECT, "kata", "starter", "zero", frozenset({"tampered"})),
+    "swap_test_code": Case(SWAP_TEST_CODE, "import", "starter", "zero", frozenset({"tampered"})),
+    "patch_reports_by_name": Case(PATCH_REPORTS_BY_NAME, "import", "starter", "zero", frozenset({"tampered"})),
+    "read_the_reference": Case(READ_THE_REFERENCE, "import", "starter", "zero", frozenset({"tampered"})),
+    "read_parent_environment": Case(READ_PARENT_ENVIRONMENT, "kata", "solutions", "zero",
+                                    frozenset({"tampered"})),
+    "connect_out": Case(CONNECT_OUT, "kata", "solutions", "zero", frozenset({"tampered"})),
+    "leave_shared_memory": Case(LEAVE_SHARED_MEMORY, "kata", "solutions", "zero", frozenset({"tampered"})),
 }
 
 
