@@ -173,7 +173,8 @@ def test_timeouts_and_crashes_say_what_happened(batch: Batch) -> None:
 
 
 REACHES = ["write_files", "leave_processes", "kill_grader", "read_memory", "find_reporter_with_gc", "walk_the_stack",
-           "stack_through_inspect", "swap_test_code", "read_the_reference", "read_parent_environment", "connect_out",
+           "stack_through_inspect", "swap_test_code", "read_the_reference", "read_staged_graders",
+           "read_parent_environment", "connect_out",
            "leave_shared_memory"]
 
 

@@ -38,13 +38,10 @@ def test_a_hidden_grader_line_is_redacted_alone_among_other_words_and_between_se
         "kata(x) returned shape (2, 3); expected (3, 2).")
 
 
-def test_a_submission_that_raises_the_hidden_graders_source_hands_none_of_it_out(tmp_path: Path, capsys):
-    reader = (
-        "\n\ndef standardize(x, dim):\n"
-        "    from pathlib import Path\n"
-        "    staged = Path(__file__).resolve().parent.parent / 'graders' / 'hidden' / 'test_tensors.py'\n"
-        "    raise ValueError(staged.read_text()[:20000])\n"
-    )
+def test_a_submission_that_raises_hidden_grader_source_hands_none_of_it_out(tmp_path: Path, capsys):
+    """Source a student got hold of, raised as an exception's text, reaches no report (reading the staged
+    graders from the grading child is refused: tests/test_hostile.py)."""
+    reader = f"\n\ndef standardize(x, dim):\n    raise ValueError('notes: ' + {secret_line()!r} + ' | more')\n"
     (tmp_path / "tensors.py").write_text((PROJECT.solutions / "tensors.py").read_text() + reader)
     report, gradescope = tmp_path / "result.json", tmp_path / "results.json"
     assert main(["grade", str(tmp_path), "--chapter", "tensors", "--json", str(report),

@@ -93,10 +93,12 @@ class Watch:
     # -- what is refused ------------------------------------------------------------------------------
 
     def refused_path(self, path: str, direct: bool) -> bool:
-        """Whether opening ``path`` is refused: always under a protected folder (the course, the other
-        submissions, other runs, another process, shared memory), and anywhere outside the allowed folders
-        when the submission opens it itself rather than through a library."""
+        """Whether opening ``path`` is refused: always under a protected folder (the staged graders, the
+        course, the other submissions, other runs, another process, shared memory), and anywhere outside
+        the allowed folders when the submission opens it itself rather than through a library."""
         full = os.path.abspath(path)
+        if _under(full, (os.path.join(self.run_dir, "graders"),)):
+            return True
         if _under(full, (self.run_dir, *self.allowed)) or any(part.endswith((".dist-info", ".egg-info"))
                                                               for part in full.split(os.sep)):
             return False
