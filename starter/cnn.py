@@ -17,7 +17,10 @@ def _positive_int(value: object, name: str, minimum: int = 1) -> int:
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1) -> int:
     """How many positions a (dilated) kernel takes along one dimension of a padded input, moving stride at a time.
 
-    This is the output height (or width) of nn.Conv2d and nn.MaxPool2d for that input size.
+    This is the output height (or width) of nn.Conv2d and nn.MaxPool2d for that input size, as an int.
+    Every argument is an int (TypeError naming it otherwise): size, kernel, stride and dilation >= 1,
+    padding >= 0 (ValueError naming it otherwise). A kernel may be larger than size as long as it fits the
+    padded input; one that does not fit even there leaves no position at all: ValueError naming kernel.
     """
     # TODO: validate the arguments (ints; size, kernel, stride, dilation >= 1; padding >= 0; else
     #   TypeError/ValueError naming the argument). The padded input has size + 2 * padding entries, the
@@ -27,7 +30,12 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
 
 
 class CNN(nn.Module):
-    """The classic 28x28 classifier: two conv-ReLU-pool stages, then a two-layer MLP head (421,642 parameters)."""
+    """The classic 28x28 classifier: two conv-ReLU-pool stages, then a two-layer MLP head (421,642 parameters).
+
+    forward takes x of shape (N, 1, 28, 28) for any N >= 0 (an empty batch gives an empty (0, 10) result) and
+    returns the (N, 10) logits, without a softmax. Moved with .to(dtype) or .to(device) (the meta device
+    included), the model works on inputs of that dtype and device and returns logits of the same.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -51,9 +59,17 @@ def conv2d(
 ) -> torch.Tensor:
     """2-d cross-correlation of x (N, C_in, H, W) with weight (C_out, C_in, kH, kW), like F.conv2d.
 
+    bias is None or of shape (C_out,); stride (an int >= 1) applies to both dimensions, and padding (an int >= 0)
+    adds that many zeros on all four sides. The result is a new tensor (N, C_out, H_out, W_out) with
+    H_out = (H + 2 * padding - kH) // stride + 1 (W_out likewise), of x's dtype and on x's device (the meta device
+    included), also for an empty batch (N = 0); x, weight and bias are left unchanged, and gradients flow to all
+    three. A bad argument is a ValueError naming it: x not 4-d (x); weight not 4-d or its C_in not x's, or a kernel
+    that does not fit even the padded input (weight); bias of another shape (bias); stride < 1 or padding < 0
+    (TypeError when they are not ints).
     Built from scratch: F.conv2d, torch.conv2d and nn.Conv2d are off limits.
     """
-    # TODO: check x and weight are 4-d with matching in-channels (ValueError naming the argument).
+    # TODO: validate as the docstring says (x and weight 4-d with matching in-channels, bias shape, stride and
+    #   padding, a kernel that fits the padded input), each error naming its argument.
     #   F.unfold(x, (kH, kW), padding=padding, stride=stride) lays every receptive field out as a
     #   column: (N, C_in * kH * kW, L). Flatten the weight to (C_out, C_in * kH * kW) in the same order
     #   (weight.reshape(C_out, -1), no transpose), multiply, add bias per output channel, and reshape
@@ -64,10 +80,17 @@ def conv2d(
 def max_pool2d(x: torch.Tensor, kernel_size: int, stride: int | None = None) -> torch.Tensor:
     """Maximum over each kernel_size x kernel_size window of x (N, C, H, W), like F.max_pool2d (no padding).
 
-    stride defaults to kernel_size. Built from scratch: F.max_pool2d and nn.MaxPool2d are off limits.
+    stride defaults to kernel_size (None); windows that would cross the bottom or right edge are dropped. The
+    result is a new tensor (N, C, H_out, W_out), H_out = (H - kernel_size) // stride + 1 (W_out likewise), of x's
+    dtype and on x's device (the meta device included), also for an empty batch; x is left unchanged. The gradient
+    of each window goes to its maximum (where it is unique). A bad argument is a ValueError naming it: x not 4-d
+    (x), kernel_size < 1 or larger than H or W (kernel_size), stride < 1 (stride); TypeError when kernel_size or
+    stride is not an int (or None for stride).
+    Built from scratch: F.max_pool2d and nn.MaxPool2d are off limits.
     """
     # TODO: stride = kernel_size when it is None (not 1!). x.unfold(2, kernel_size, stride) then
     #   .unfold(3, kernel_size, stride) gives a view of shape (N, C, H_out, W_out, k, k) holding every
     #   window; take the max over the last two dims (amax). Windows that would run past the edge are
-    #   dropped, as F.max_pool2d does. Validate like conv2d (4-d x, kernel that fits).
+    #   dropped, as F.max_pool2d does. Validate as the docstring says (4-d x, a kernel_size that fits both H
+    #   and W, stride >= 1: stride 0 is an error, not the default).
     raise NotImplementedError('max_pool2d: not written yet, see the TODO above this line')

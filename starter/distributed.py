@@ -19,7 +19,10 @@ def _check_int(value: object, name: str, minimum: int) -> int:
 def shard_indices(n: int, rank: int, world_size: int) -> list[int]:
     """The indices of a dataset of n items that rank reads, as DistributedSampler(shuffle=False) gives them.
 
-    Every rank gets the same number of indices: the list is padded by wrapping around to its start.
+    Every rank gets the same number of indices, ceil(n / world_size): the list is padded by wrapping around to
+    its start (as often as needed when n < world_size), and rank takes every world_size-th index from rank on.
+    Returns a list of Python ints, [] when n == 0. n, rank and world_size are ints (TypeError naming the argument
+    otherwise) with n >= 0, world_size >= 1 and 0 <= rank < world_size (ValueError naming the argument otherwise).
     """
     # TODO: validate (n >= 0, world_size >= 1, 0 <= rank < world_size; ValueError naming the argument).
     #   Pad range(n) to the next multiple of world_size by wrapping around to its start (index i of the
@@ -29,7 +32,13 @@ def shard_indices(n: int, rank: int, world_size: int) -> list[int]:
 
 
 def average_gradients_(model: nn.Module) -> None:
-    """Replace every parameter's gradient by its mean over all ranks of the default process group, in place."""
+    """Replace every parameter's gradient by its mean over all ranks of the default process group, in place.
+
+    Every rank calls it with the same model (the same parameters holding gradients), for any world size. Each
+    .grad tensor is overwritten in place (the same tensor object afterwards, holding the mean); a parameter whose
+    .grad is None (frozen or unused) is skipped and keeps None; the parameters themselves are not changed. A model
+    that is not an nn.Module is a TypeError naming model.
+    """
     # TODO: for every parameter whose .grad is not None: dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
     #   (every rank must make the same calls in the same order), then divide it by
     #   dist.get_world_size(): all_reduce sums, and the step needs the mean. A model that is not an
@@ -47,9 +56,12 @@ def ddp_train_step(
 ) -> float:
     """One data-parallel step: rank trains on its equal share of the global batch (inputs, targets).
 
-    Every rank is called with the same batch and the same model; afterwards all hold identical parameters,
-    equal to one process stepping on the whole batch (for a loss that averages over the batch).
-    Returns this rank's loss as a float.
+    rank and world_size are those of the default process group, for any world size. Every rank is called with
+    the same batch and the same model; the ranks' shares are disjoint and of equal size, together the whole batch.
+    Afterwards all hold identical parameters, equal to one process stepping on the whole batch (for a loss that
+    averages over the batch), whatever the optimizer, also for frozen or unused parameters, and whatever gradients
+    the model held before the call (they do not count). The batch is left unchanged. Returns this rank's loss on
+    its share as a Python float. A batch whose length is not a multiple of world_size is a ValueError naming batch.
     """
     # TODO: split the batch into world_size equal shares (ValueError naming batch if its length is not a
     #   multiple) and take this rank's share. optimizer.zero_grad(), loss_fn on the share, backward, then

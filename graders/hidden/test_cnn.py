@@ -1,14 +1,16 @@
 """Hidden checks for chapter 15, cnn: sizes against torch, the CNN against F.*, from-scratch conv and pooling."""
 
 import contextlib
+import math
 
 import pytest
 import torch
+import torch._dynamo  # noqa: F401 - imported before any patching: its first import reads aten.convolution.default
 from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
-from torchkata.graderkit import forbid, offlimits
+from torchkata.graderkit import differential, forbid, offlimits
 
 # ---------------------------------------------------------------- "from scratch" enforcement
 
@@ -270,3 +272,278 @@ def test_max_pool2d_rejects_a_kernel_larger_than_the_input(impl):
                           "max_pool2d(x (1, 1, 3, 3), 4)", "A 4x4 window does not fit a 3x3 input.")
     checks.check("kernel_size" in str(error), f"max_pool2d(x (1, 1, 3, 3), 4) raised {error!r}; expected the "
                  "message to name kernel_size.")
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+FLOATS = (torch.float16, torch.float32, torch.float64)
+
+
+def _attempt(fn):
+    """fn()'s value, or the record of what it raised (a not-started kata and a grader's own failure propagate)."""
+    try:
+        return fn()
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
+        return differential.raised(error)
+
+
+def _quarters(st, shape, dtype):
+    """Tensors of multiples of 1/4 in [-1, 1]: sums of their products are exact in every float dtype."""
+    return differential.tensors(st, shape=shape, dtype=torch.int64, low=-4, high=4).map(lambda t: t.to(dtype) / 4)
+
+
+def _upstream(shape, dtype):
+    """A fixed upstream gradient of multiples of 1/4, the same whatever the RNG state."""
+    generator = torch.Generator().manual_seed(7)
+    return (torch.randint(-4, 5, tuple(shape), generator=generator) / 4).to(dtype)
+
+
+def _size_cases(st):
+    maybe = lambda low, high: st.one_of(st.none(), st.integers(low, high))  # noqa: E731 - None: the default
+    return st.fixed_dictionaries({
+        "size": st.integers(1, 16), "kernel": st.integers(1, 6), "stride": maybe(1, 4), "padding": maybe(0, 3),
+        "dilation": maybe(1, 3)})
+
+
+@differential.scenario(
+    "conv_output_size",
+    cases=_size_cases,
+    edge=lambda: [
+        {"size": 1, "kernel": 1, "stride": None, "padding": None, "dilation": None},
+        {"size": 3, "kernel": 3, "stride": None, "padding": None, "dilation": None},  # fits exactly once
+        {"size": 2, "kernel": 3, "stride": None, "padding": None, "dilation": None},  # too large
+        {"size": 1, "kernel": 3, "stride": None, "padding": 1, "dilation": None},  # fits only thanks to padding
+        {"size": 1, "kernel": 4, "stride": 2, "padding": 1, "dilation": None},  # not even with padding
+        {"size": 5, "kernel": 3, "stride": None, "padding": None, "dilation": 2},  # fits exactly, dilated
+        {"size": 4, "kernel": 3, "stride": None, "padding": None, "dilation": 2},  # dilation makes it too large
+        {"size": 28, "kernel": 3, "stride": 2, "padding": 1, "dilation": None},
+        {"size": 8, "kernel": 3, "stride": 0, "padding": None, "dilation": None},
+        {"size": 8, "kernel": 3, "stride": None, "padding": -1, "dilation": None},
+        {"size": 8, "kernel": 3, "stride": None, "padding": None, "dilation": 0},
+        {"size": 8, "kernel": 0, "stride": None, "padding": None, "dilation": None},
+        {"size": 0, "kernel": 1, "stride": None, "padding": 1, "dilation": None},
+        {"size": 28.0, "kernel": 3, "stride": None, "padding": 1, "dilation": None},
+        {"size": 28, "kernel": 3, "stride": 1.5, "padding": None, "dilation": None},
+        {"size": 28, "kernel": 3, "stride": None, "padding": 1.0, "dilation": None},
+    ],
+    count=60,
+    call=lambda case: "conv_output_size(" + ", ".join(
+        [repr(case["size"]), repr(case["kernel"])]
+        + [f"{key}={case[key]!r}" for key in ("stride", "padding", "dilation") if case[key] is not None]) + ")",
+)
+def conv_output_size_outcome(impl, size, kernel, stride, padding, dilation):
+    given = {key: value for key, value in (("stride", stride), ("padding", padding), ("dilation", dilation))
+             if value is not None}
+    return {"result": impl.conv_output_size(size, kernel, **given)}
+
+
+CNN_SHAPES = {(32, 1, 3, 3), (32,), (64, 32, 3, 3), (64,), (128, 64 * 7 * 7), (128,), (10, 128), (10,)}
+
+
+def _canonical(shape):
+    """A parameter's shape as nn.Conv2d/nn.Linear hold it, and whether this one is stored transposed."""
+    shape = tuple(shape)
+    if shape not in CNN_SHAPES and len(shape) == 2 and shape[::-1] in CNN_SHAPES:
+        return shape[::-1], True
+    return shape, False
+
+
+def _fill_cnn_(model):
+    """Known weights whatever the style: values depend on the (canonical) shape only, scaled by the fan-in."""
+    with torch.no_grad():
+        for parameter in model.parameters():
+            shape, transposed = _canonical(parameter.shape)
+            n = math.prod(shape)
+            values = torch.sin(torch.arange(n, dtype=torch.float64) * 0.7 + n).reshape(shape)
+            values = values / math.sqrt(math.prod(shape[1:]) if len(shape) > 1 else shape[0])
+            parameter.copy_((values.T if transposed else values).to(parameter.dtype))
+
+
+def _cnn_gradients(model, x, out):
+    upstream = _upstream((x.shape[0], 10), out.dtype)
+    parameters = list(model.parameters())
+    grads = torch.autograd.grad((out * upstream).sum(), [x, *parameters], allow_unused=True)
+    by_shape = {}
+    for parameter, grad in zip(parameters, grads[1:], strict=True):
+        shape, transposed = _canonical(parameter.shape)
+        by_shape[str(shape)] = None if grad is None else (grad.T if transposed else grad)
+    return {"x": grads[0], "parameters, by shape": by_shape}
+
+
+@differential.scenario(
+    "CNN",
+    edge=lambda: [{"batch": batch, "dtype": dtype, "device": "cpu"}
+                  for batch in (0, 1, 3) for dtype in (torch.float32, torch.float64)]
+    + [{"batch": 0, "dtype": torch.float32, "device": "meta"}, {"batch": 2, "dtype": torch.float64, "device": "meta"}],
+    tolerances={torch.float32: (1e-3, 1e-4)},
+    call=lambda case: (f"CNN() moved to {str(case['dtype'])[6:]} on {case['device']}, called on x of shape "
+                       f"({case['batch']}, 1, 28, 28), then backward"),
+)
+def cnn_outcome(impl, batch, dtype, device):
+    x = torch.randn(batch, 1, 28, 28, generator=torch.Generator().manual_seed(batch), dtype=torch.float64)
+    model = impl.CNN()
+    built = {"parameter shapes": sorted(_canonical(p.shape)[0] for p in model.parameters()),
+             "parameter count": sum(p.numel() for p in model.parameters()),
+             "parameter dtypes": sorted({str(p.dtype) for p in model.parameters()})}
+    _fill_cnn_(model)
+    model.to(device=device, dtype=dtype)
+    x = x.to(device=device, dtype=dtype).requires_grad_(device != "meta")
+    out = model(x)
+    seen = {"built": built, "logits": out}
+    if device != "meta":
+        seen["gradients"] = _attempt(lambda: _cnn_gradients(model, x, out))
+    return seen
+
+
+def _conv_cases(st):
+    sizes = st.fixed_dictionaries({
+        "n": st.integers(0, 2), "c_in": st.integers(1, 3), "h": st.integers(1, 6), "w": st.integers(1, 6),
+        "c_out": st.integers(1, 3), "kh": st.integers(1, 3), "kw": st.integers(1, 3), "bias": st.booleans(),
+        "dtype": st.sampled_from(FLOATS)})
+    return sizes.flatmap(lambda d: st.fixed_dictionaries({
+        "x": _quarters(st, (d["n"], d["c_in"], d["h"], d["w"]), d["dtype"]),
+        "weight": _quarters(st, (d["c_out"], d["c_in"], d["kh"], d["kw"]), d["dtype"]),
+        "bias": _quarters(st, (d["c_out"],), d["dtype"]) if d["bias"] else st.none(),
+        "stride": st.integers(1, 3), "padding": st.integers(0, 2),
+        "layout": st.sampled_from(("contiguous", "channels_last")), "device": st.just("cpu")}))
+
+
+def _conv_edge(x_shape, w_shape, bias=True, stride=1, padding=0, dtype=torch.float32, device="cpu",
+               layout="contiguous"):
+    count = math.prod(x_shape)
+    return {"x": (torch.arange(count) % 7 - 3).reshape(x_shape).to(dtype) / 4,
+            "weight": (torch.arange(math.prod(w_shape)) % 5 - 2).reshape(w_shape).to(dtype) / 4,
+            "bias": torch.arange(w_shape[0]).to(dtype) / 4 - 0.5 if bias is True else bias,
+            "stride": stride, "padding": padding, "layout": layout, "device": device}
+
+
+CONV_EDGE = [
+    ((0, 2, 5, 5), (3, 2, 3, 3)),  # empty batch
+    ((1, 1, 3, 3), (1, 1, 3, 3)),  # fits exactly once
+    ((1, 1, 2, 4), (2, 1, 3, 3), True, 1, 1),  # the kernel fits only thanks to the padding
+    ((1, 1, 2, 2), (1, 1, 3, 3)),  # does not fit
+    ((1, 1, 1, 1), (1, 1, 4, 1), True, 1, 1),  # not even with the padding
+    ((2, 3, 7, 5), (4, 3, 3, 2), True, 2, 1, torch.float64, "cpu", "channels_last"),
+    ((2, 3, 7, 5), (4, 3, 3, 2), True, 2, 1, torch.float16),
+    ((2, 2, 5, 4), (3, 2, 3, 2), True, 2, 1, torch.float32, "meta"),
+    ((0, 2, 5, 4), (3, 2, 3, 2), None, 1, 0, torch.float64, "meta"),
+    ((1, 3, 5, 5), (2, 4, 3, 3)),  # channels differ
+    ((1, 3, 5, 5), (2, 3, 3, 3), torch.zeros(3)),  # bias of the wrong size
+    ((3, 5, 5), (2, 3, 3, 3)),  # x not 4-d
+    ((1, 3, 5, 5), (2, 3, 3)),  # weight not 4-d
+    ((1, 1, 5, 5), (1, 1, 3, 3), True, 0),  # stride 0
+    ((1, 1, 5, 5), (1, 1, 3, 3), True, 1, -1),  # negative padding
+]
+
+
+@differential.scenario(
+    "conv2d",
+    cases=_conv_cases,
+    edge=lambda: [_conv_edge(*case) for case in CONV_EDGE],
+    count=40,
+    tolerances={torch.float16: (1e-2, 1e-2)},
+    call=lambda case: (
+        f"conv2d(x {checks.shape_text(case['x'].shape)} {str(case['x'].dtype)[6:]}, weight "
+        f"{checks.shape_text(case['weight'].shape)}, "
+        f"{'None' if case['bias'] is None else 'bias ' + checks.shape_text(case['bias'].shape)}, "
+        f"stride={case['stride']}, padding={case['padding']}) with x {case['layout']} on {case['device']}, then "
+        "backward"),
+)
+def conv2d_outcome(impl, x, weight, bias, stride, padding, layout, device):
+    if layout == "channels_last" and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    x, weight = x.to(device), weight.to(device)
+    bias = None if bias is None else bias.to(device)
+    given = [t for t in (x, weight, bias) if t is not None]
+    for tensor in given:
+        tensor.requires_grad_(device != "meta")
+    with from_scratch(impl):
+        out = impl.conv2d(x, weight, bias, stride, padding)
+        seen = {"result": out}
+        if device != "meta":
+            seen["gradients of x, weight, bias"] = _attempt(
+                lambda: list(torch.autograd.grad(out, given, _upstream(out.shape, out.dtype), allow_unused=True)))
+    seen["x, weight, bias after the call"] = [t.detach() for t in given]
+    return seen
+
+
+def _pool_cases(st):
+    sizes = st.fixed_dictionaries({
+        "shape": st.tuples(st.integers(0, 2), st.integers(1, 3), st.integers(2, 7), st.integers(2, 7)),
+        "kernel_size": st.integers(1, 3), "stride": st.one_of(st.none(), st.integers(1, 4)),
+        "dtype": st.sampled_from(FLOATS)})
+    return sizes.flatmap(lambda d: st.fixed_dictionaries({
+        "x": st.permutations(list(range(math.prod(d["shape"])))).map(
+            lambda order: (torch.tensor(order, dtype=torch.float64).reshape(d["shape"]) / 4 - 8).to(d["dtype"])),
+        "kernel_size": st.just(d["kernel_size"]), "stride": st.just(d["stride"]), "device": st.just("cpu")}))
+
+
+def _pool_edge(shape, kernel_size, stride=None, dtype=torch.float32, device="cpu"):
+    count = math.prod(shape)
+    order = (torch.arange(count) * 37) % max(count, 1)  # distinct values when count is not a multiple of 37
+    return {"x": (order.reshape(shape) / 4 - 3).to(dtype), "kernel_size": kernel_size, "stride": stride,
+            "device": device}
+
+
+POOL_EDGE = [
+    ((0, 2, 4, 4), 2),  # empty batch
+    ((1, 1, 3, 3), 3),  # fits exactly once
+    ((1, 2, 5, 4), 1),  # every window a single entry: still a new tensor
+    ((1, 2, 5, 4), 1, 1),
+    ((2, 1, 7, 5), 2, 3),  # windows past the edge dropped
+    ((1, 1, 3, 5), 2, 1, torch.float16),
+    ((2, 2, 6, 6), 2, None, torch.float32, "meta"),
+    ((1, 1, 3, 3), 4),  # too large
+    ((1, 1, 5, 3), 4),  # fits the height, not the width
+    ((1, 1, 5, 5), 0),
+    ((1, 1, 5, 5), 2, 0),  # stride 0 is not the default
+    ((2, 5, 5), 2),  # x not 4-d
+    ((1, 1, 5, 5), 2.0),
+]
+
+
+@differential.scenario(
+    "max_pool2d",
+    cases=_pool_cases,
+    edge=lambda: [_pool_edge(*case) for case in POOL_EDGE],
+    count=40,
+    call=lambda case: (f"max_pool2d(x {checks.shape_text(case['x'].shape)} {str(case['x'].dtype)[6:]} on "
+                       f"{case['device']}, {case['kernel_size']!r}, stride={case['stride']!r}), then backward"),
+)
+def max_pool2d_outcome(impl, x, kernel_size, stride, device):
+    x = x.to(device).requires_grad_(device != "meta")
+    with from_scratch(impl):
+        out = impl.max_pool2d(x, kernel_size, stride)
+        seen = {"result": out}
+        if device != "meta":
+            seen["gradient of x"] = _attempt(lambda: torch.autograd.grad(out, x, _upstream(out.shape, out.dtype))[0])
+    if device != "meta" and x.numel():
+        seen["shares x's memory"] = out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
+    seen["x after the call"] = x.detach()
+    return seen
+
+
+@pytest.mark.kata("conv_output_size")
+@pytest.mark.points(2)
+def test_conv_output_size_agrees_with_the_reference_on_generated_cases(impl):
+    conv_output_size_outcome.check(impl)
+
+
+@pytest.mark.kata("CNN")
+@pytest.mark.points(2)
+def test_cnn_agrees_with_the_reference_on_batches_dtypes_and_devices(impl):
+    cnn_outcome.check(impl)
+
+
+@pytest.mark.kata("conv2d")
+@pytest.mark.points(3)
+def test_conv2d_agrees_with_the_reference_on_generated_cases(impl):
+    conv2d_outcome.check(impl)
+
+
+@pytest.mark.kata("max_pool2d")
+@pytest.mark.points(3)
+def test_max_pool2d_agrees_with_the_reference_on_generated_cases(impl):
+    max_pool2d_outcome.check(impl)

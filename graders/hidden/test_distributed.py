@@ -9,12 +9,13 @@ import copy
 
 import pytest
 import torch
+import torch._dynamo  # noqa: F401 - imported once here: each forked rank would import it again on its first optimizer step
 from torch import nn
 from torch.nn import functional as F
 from torch.utils.data.distributed import DistributedSampler
 
 from torchkata import checks
-from torchkata.graderkit import ranks
+from torchkata.graderkit import differential, ranks
 
 WORLD_SIZE = 2
 LR = 0.1
@@ -232,3 +233,187 @@ def test_ddp_train_step_each_rank_trains_on_its_own_share(impl):
         f"in {call}, the ranks' shares together are not the batch: some rows were used twice or not at all.",
         "Give the ranks disjoint shares, e.g. rows rank * share to (rank + 1) * share.",
     )
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+
+def _attempt(fn, *args):
+    """fn(*args)'s value, or the record of what it raised (a not-started kata and a grader's failure propagate)."""
+    try:
+        return fn(*args)
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
+        return differential.raised(error)
+
+
+def _is_raised(value):
+    return type(value) is dict and differential.RAISED in value
+
+
+@differential.scenario(
+    "shard_indices",
+    cases=lambda st: st.fixed_dictionaries({"n": st.integers(0, 23), "world_size": st.integers(1, 9),
+                                            "rank": st.none()}),
+    edge=lambda: [
+        {"n": 0, "world_size": 1, "rank": None}, {"n": 0, "world_size": 3, "rank": None},
+        {"n": 1, "world_size": 4, "rank": None}, {"n": 2, "world_size": 7, "rank": None},  # wraps more than once
+        {"n": 6, "world_size": 3, "rank": None}, {"n": 10, "world_size": 4, "rank": None},
+        {"n": 5, "world_size": 1, "rank": None}, {"n": 9, "world_size": 8, "rank": None},
+        {"n": -1, "world_size": 2, "rank": None}, {"n": 5, "world_size": 0, "rank": 0},
+        {"n": 5, "world_size": -2, "rank": 0}, {"n": 10.0, "world_size": 2, "rank": 0},
+        {"n": 10, "world_size": 2.0, "rank": 0}, {"n": 10, "world_size": 3, "rank": 1.0},
+    ],
+    count=40,
+    call=lambda case: (f"shard_indices({case['n']!r}, rank, {case['world_size']!r}) for every rank from -1 to "
+                       "world_size" if case["rank"] is None else
+                       f"shard_indices({case['n']!r}, {case['rank']!r}, {case['world_size']!r})"),
+)
+def shard_indices_outcome(impl, n, world_size, rank):
+    ranks = range(-1, world_size + 1) if rank is None else (rank,)
+    return {f"rank {r!r}": _attempt(impl.shard_indices, n, r, world_size) for r in ranks}
+
+
+class _Classifier(nn.Module):
+    """Linear-Tanh-Linear with a frozen layer between and a layer that forward never uses (its grad stays None)."""
+
+    def __init__(self, features, classes):
+        super().__init__()
+        self.first = nn.Linear(features, 6)
+        self.frozen = nn.Linear(6, 6)
+        self.frozen.requires_grad_(False)
+        self.last = nn.Linear(6, classes)
+        self.unused = nn.Linear(classes, classes)
+
+    def forward(self, x):
+        return self.last(self.frozen(torch.tanh(self.first(x))))
+
+
+def _state(model):
+    """Every parameter and its gradient, by the grader's own names."""
+    return {name: {"value": p.detach().clone(), "grad": None if p.grad is None else p.grad.detach().clone(),
+                   "requires_grad": p.requires_grad} for name, p in model.named_parameters()}
+
+
+def _by_rank(impl, scenario, world_size, call):
+    payloads = ranks.run_ranks(impl, scenario, call, world_size)
+    return {f"rank {rank}": payload for rank, payload in enumerate(payloads)}
+
+
+@differential.scenario(
+    "average_gradients_",
+    edge=lambda: [{"world_size": 1, "dtype": torch.float32}, {"world_size": 3, "dtype": torch.float32},
+                  {"world_size": 2, "dtype": torch.float64}],
+    call=lambda case: (f"average_gradients_(model) on {case['world_size']} gloo ranks after each rank's own backward "
+                       f"({str(case['dtype'])[6:]} model with a frozen and an unused layer), then "
+                       "average_gradients_(list(model.parameters()))"),
+)
+def average_gradients_outcome(impl, world_size, dtype):
+    model = _Classifier(4, 3).to(dtype)
+    inputs = [torch.randn(5, 4, dtype=dtype) * (rank + 1) + rank for rank in range(world_size)]
+
+    def scenario(module, rank, world_size):
+        _loss(model, inputs[rank]).backward()
+        grads = {name: p.grad for name, p in model.named_parameters()}
+        returned = _attempt(module.average_gradients_, model)
+        seen = {"the call": returned if _is_raised(returned) else "returned"}
+        seen["parameters"] = _state(model)
+        seen["each .grad updated in place"] = {
+            name: p.grad is grads[name] for name, p in model.named_parameters() if grads[name] is not None}
+        seen["given a list of parameters"] = _attempt(module.average_gradients_, list(model.parameters()))
+        return seen
+
+    return _by_rank(impl, scenario, world_size, "average_gradients_(model)")
+
+
+def _ddp_experiments(world_size):
+    """(name, model, optimizer factory, loss, batches, stale gradients) tried one after the other on every rank."""
+    size = 2 * world_size
+    regression = _mlp(5, 3)
+    x, y = torch.randn(2, size, 5), torch.randn(2, size, 3)
+    classifier = _Classifier(4, 3).double()
+    xc, yc = torch.randn(2, size, 4, dtype=torch.float64), torch.randint(0, 3, (2, size))
+    found = [
+        ("mse, SGD with Nesterov momentum and weight decay, float32", regression,
+         lambda params: torch.optim.SGD(params, lr=LR, momentum=0.9, nesterov=True, weight_decay=0.01),
+         F.mse_loss, [(x[0], y[0]), (x[1], y[1])], False),
+        ("cross-entropy, AdamW, float64, a frozen and an unused layer, stale gradients before the call", classifier,
+         lambda params: torch.optim.AdamW(params, lr=0.05, weight_decay=0.1),
+         F.cross_entropy, [(xc[0], yc[0]), (xc[1], yc[1])], True),
+    ]
+    if world_size > 1:
+        found.append(("a batch of 2 * world_size + 1 rows", _mlp(5, 3), lambda params: torch.optim.SGD(params, lr=LR),
+                      F.mse_loss, [(torch.randn(size + 1, 5), torch.randn(size + 1, 3))], False))
+    return found
+
+
+def _ddp_rank_scenario(experiments):
+    def scenario(module, rank, world_size):
+        seen = {}
+        for name, model, make_optimizer, loss_fn, batches, stale in experiments:
+            if stale:
+                with torch.no_grad():
+                    for p in model.parameters():
+                        if p.requires_grad and p is not model.unused.weight and p is not model.unused.bias:
+                            p.grad = torch.full_like(p, 0.5)
+            optimizer = make_optimizer(model.parameters())
+            steps = []
+            for inputs, targets in batches:
+                before = (inputs.clone(), targets.clone())
+                loss = _attempt(module.ddp_train_step, rank, world_size, model, (inputs, targets), loss_fn,
+                                optimizer)
+                steps.append({"loss": loss, "parameters": {n: p.detach().clone() for n, p in model.named_parameters()},
+                              "batch unchanged": torch.equal(before[0], inputs) and torch.equal(before[1], targets)})
+            seen[name] = steps
+        return seen
+
+    return scenario
+
+
+def _loss_summary(losses):
+    """The ranks' losses: each a float, and their mean (the whole batch's loss); shares may differ by style."""
+    floats = all(type(loss) is float for loss in losses)
+    return {"types": [loss if _is_raised(loss) else type(loss).__name__ for loss in losses],
+            "mean over the ranks": sum(losses) / len(losses) if floats else None}
+
+
+@differential.scenario(
+    "ddp_train_step",
+    edge=lambda: [{"world_size": 1}, {"world_size": 2}, {"world_size": 3}],
+    call=lambda case: f"two ddp_train_step calls on {case['world_size']} gloo ranks for each of several setups",
+)
+def ddp_train_step_outcome(impl, world_size):
+    experiments = _ddp_experiments(world_size)
+    by_rank = ranks.run_ranks(impl, _ddp_rank_scenario(experiments), "ddp_train_step", world_size)
+    seen = {}
+    for name, *_ in experiments:
+        steps = []
+        for step in range(len(by_rank[0][name])):
+            per_rank = [payload[name][step] for payload in by_rank]
+            steps.append({
+                "losses": _loss_summary([entry["loss"] for entry in per_rank]),
+                **{f"rank {rank}'s parameters": entry["parameters"] for rank, entry in enumerate(per_rank)},
+                "batch unchanged": [entry["batch unchanged"] for entry in per_rank]})
+        seen[name] = steps
+    return seen
+
+
+@pytest.mark.kata("shard_indices")
+@pytest.mark.points(2)
+def test_shard_indices_agrees_with_the_reference_on_generated_cases(impl):
+    shard_indices_outcome.check(impl)
+
+
+@pytest.mark.kata("average_gradients_")
+@pytest.mark.points(2)
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=ranks.NEEDS_FORK_GLOO)
+def test_average_gradients_agrees_with_the_reference_on_one_two_and_three_ranks(impl):
+    average_gradients_outcome.check(impl)
+
+
+@pytest.mark.kata("ddp_train_step")
+@pytest.mark.points(3)
+@pytest.mark.skipif(not CAN_FORK_GLOO, reason=ranks.NEEDS_FORK_GLOO)
+def test_ddp_train_step_agrees_with_the_reference_on_one_two_and_three_ranks(impl):
+    ddp_train_step_outcome.check(impl)

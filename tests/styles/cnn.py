@@ -11,6 +11,8 @@ def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
     limits = [("size", size, 1), ("kernel", kernel, 1), ("stride", stride, 1), ("padding", padding, 0),
               ("dilation", dilation, 1)]
     for name, v, lo in limits:
+        if type(v) is not int:
+            raise TypeError(f"{name} must be an int")
         if v < lo:
             raise ValueError(f"bad {name}")
     out = math.floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride + 1)
@@ -34,16 +36,24 @@ class CNN(nn.Module):
     def forward(self, x):
         x = F.max_pool2d(torch.relu(F.conv2d(x, self.c1, self.c1b, padding=1)), 2)
         x = F.max_pool2d(torch.relu(F.conv2d(x, self.c2, self.c2b, padding=1)), 2)
-        x = torch.relu(x.reshape(x.shape[0], -1) @ self.f1 + self.f1b)
+        x = torch.relu(x.flatten(1) @ self.f1 + self.f1b)
         return x @ self.f2 + self.f2b
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0):
-    if weight.shape[1] != x.shape[1]:
+    if x.dim() != 4:
+        raise ValueError("x must be 4-d")
+    if weight.dim() != 4 or weight.shape[1] != x.shape[1]:
         raise ValueError("weight channels do not match x")
+    if bias is not None and bias.shape != weight.shape[:1]:
+        raise ValueError("bias must have one entry per output channel")
+    if type(stride) is not int or stride < 1 or type(padding) is not int or padding < 0:
+        raise ValueError("stride must be >= 1 and padding >= 0")
     xp = F.pad(x, (padding, padding, padding, padding))
     n, c, h, w = xp.shape
     co, _, kh, kw = weight.shape
+    if kh > h or kw > w:
+        raise ValueError("the weight's kernel does not fit the padded input")
     oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
     out = x.new_zeros(n, co, oh, ow)
     for i in range(kh):
@@ -56,6 +66,12 @@ def conv2d(x, weight, bias=None, stride=1, padding=0):
 
 
 def max_pool2d(x, kernel_size, stride=None):
+    if x.dim() != 4:
+        raise ValueError("x must be 4-d")
+    if type(kernel_size) is not int or kernel_size < 1:
+        raise ValueError("kernel_size must be an int >= 1")
+    if stride is not None and (type(stride) is not int or stride < 1):
+        raise ValueError("stride must be an int >= 1")
     s = stride or kernel_size
     n, c, h, w = x.shape
     if kernel_size > h or kernel_size > w:
@@ -65,5 +81,5 @@ def max_pool2d(x, kernel_size, stride=None):
     for i in range(kernel_size):
         for j in range(kernel_size):
             v = x[:, :, i : i + s * (oh - 1) + 1 : s, j : j + s * (ow - 1) + 1 : s]
-            out = v if out is None else torch.maximum(out, v)
+            out = v.clone() if out is None else torch.maximum(out, v)
     return out

@@ -26,6 +26,8 @@ def shard_indices(n, rank, world_size):
 
 
 def average_gradients_(model):
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError("model must be an nn.Module")
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     flat = torch.cat([g.reshape(-1) for g in grads])
     dist.all_reduce(flat)
@@ -38,8 +40,12 @@ def average_gradients_(model):
 
 def ddp_train_step(rank, world_size, model, batch, loss_fn, optimizer):
     x, y = batch
+    if len(x) % world_size:
+        raise ValueError("the batch does not split evenly over the ranks")
     idx = torch.tensor(shard_indices(len(x), rank, world_size))
     model.zero_grad(set_to_none=True)
-    loss_fn(model(x[idx]), y[idx]).backward()
+    loss = loss_fn(model(x[idx]), y[idx])
+    loss.backward()
     average_gradients_(model)
     optimizer.step()
+    return float(loss)
