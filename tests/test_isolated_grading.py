@@ -247,3 +247,26 @@ def test_grade_all_and_grade_take_chapter_files_from_starter_as_a_repository_kee
     captured = capsys.readouterr()
     assert f"Grading the chapter files in starter/ of {tmp_path / 'class' / 'repo'}." in captured.err
     assert "Every kata passes." in captured.out
+
+
+def test_what_grading_left_in_shared_memory_is_removed(tmp_path: Path) -> None:
+    import time
+
+    from torchkata.forkserver import _clear_shared_memory
+
+    before = tmp_path / "before"
+    before.write_text("an older file")
+    os.utime(before, (time.time() - 600, time.time() - 600))
+    started = time.time()
+    (tmp_path / "left").write_text("left behind")
+    (tmp_path / "folder").mkdir()
+    _clear_shared_memory(started - 1, tmp_path)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["before"]
+
+
+def test_a_grading_child_keeps_only_allow_listed_variables() -> None:
+    from torchkata.sandbox import kept_environment
+
+    kept = kept_environment({"PATH": "/bin", "LC_ALL": "C", "GITHUB_TOKEN": "secret", "AWS_SECRET_ACCESS_KEY": "x",
+                             "GRADERS_TOKEN": "y", "PYTHONPATH": "/elsewhere"})
+    assert kept == {"PATH": "/bin", "LC_ALL": "C"}

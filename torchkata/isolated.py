@@ -39,7 +39,11 @@ def _server_command() -> list[str]:
 
 
 def _server_env() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTEST_", "PYTHON"))}
+    """The server's environment: the allow-list its children keep, so /proc/<server>/environ holds no secret."""
+    from torchkata.sandbox import kept_environment
+
+    env = kept_environment(dict(os.environ))
+    env["HOME"] = env["TMPDIR"] = tempfile.gettempdir()
     package_parent = str(Path(torchkata.__file__).resolve().parent.parent)
     env["PYTHONPATH"] = package_parent
     env["PYTHONDONTWRITEBYTECODE"] = "1"

@@ -170,9 +170,23 @@ def _own_descriptors(spec: ChildSpec) -> None:
     os.set_inheritable(keep, False)
 
 
+# The only variables a grading child keeps: nothing the grader's caller set (tokens, paths) reaches it.
+ENVIRONMENT_KEPT = ("PATH", "LANG", "LANGUAGE", "TZ", "TERM", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "CUDA_VISIBLE_DEVICES",
+                    "NVIDIA_VISIBLE_DEVICES", "LD_LIBRARY_PATH")
+ENVIRONMENT_KEPT_PREFIXES = ("LC_",)
+
+
+def kept_environment(environ: dict[str, str]) -> dict[str, str]:
+    """The allow-listed part of an environment."""
+    return {key: value for key, value in environ.items()
+            if key in ENVIRONMENT_KEPT or key.startswith(ENVIRONMENT_KEPT_PREFIXES)}
+
+
 def _own_environment(spec: ChildSpec) -> None:
-    for key in [key for key in os.environ if key.startswith(("PYTEST_", "PYTHON"))]:
-        del os.environ[key]
+    kept = kept_environment(dict(os.environ))
+    os.environ.clear()
+    os.environ.update(kept)
     home = spec.run.scratch
     os.environ.update(
         PYTEST_DISABLE_PLUGIN_AUTOLOAD="1",
