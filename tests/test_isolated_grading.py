@@ -22,7 +22,7 @@ from torchkata.limits import Limits
 from torchkata.mutants import load_mutants, write_overlay
 from torchkata.recorder import HIDDEN_WITHOUT_MESSAGE, public_feedback
 from torchkata.results import TestOutcome as Outcome
-from torchkata.results import build_result
+from torchkata.results import build_result, layers_text
 
 SLUG = "modules"
 TRUSTED = ("solutions", "starter", "mutant")
@@ -54,7 +54,9 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Path], d
 @pytest.mark.parametrize("name", TRUSTED)
 def test_isolated_agrees_with_in_process(graded, name: str) -> None:
     dirs, results = graded
-    assert results[name].to_dict() == grade_in_process(dirs[name], [SLUG], PROJECT).to_dict()
+    isolated, in_process = results[name].to_dict(), grade_in_process(dirs[name], [SLUG], PROJECT).to_dict()
+    assert isolated.pop("layers")["isolated"] and not in_process.pop("layers")["isolated"]
+    assert isolated == in_process
     assert not results[name].chapters[SLUG].flags
 
 
@@ -174,7 +176,8 @@ def test_classroom_report_exits_zero_only_at_full_marks() -> None:
     text, status = classroom_report(_result())
     assert status == 1 and "m: 1 / 3 points" in text and "A() returned 1; expected 2." in text
     full = build_result([Outcome("public/test_n.py::test_c", "n", "C", 1.0, "public", True)], {"n": ["C"]})
-    assert classroom_report(full) == ("n: 1 / 1 points\n  ok   C: 1 / 1\nPASS: every check passes.", 0)
+    assert classroom_report(full) == (f"n: 1 / 1 points\n  ok   C: 1 / 1\n{layers_text(full.layers)}\n"
+                                      "PASS: every check passes.", 0)
 
 
 def test_gradebook_writes_points_per_chapter_and_kata_and_ranks_failures(tmp_path: Path) -> None:

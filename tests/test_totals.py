@@ -92,3 +92,14 @@ def test_a_check_skipped_while_it_runs_fails(tmp_path):
                    grade_isolated(tmp_path, ["tensors"], PROJECT, Limits(wall_seconds=120, test_seconds=20), 1)):
         kata = result.chapters["tensors"].katas["standardize"]
         assert kata.points == 0 and kata.max_points > 0 and not result.not_applicable()
+
+
+def test_every_report_says_which_protections_were_active(graded, graded_isolated):
+    assert graded.to_dict()["layers"] == {"isolated": False, "static_review": True}
+    layers = graded_isolated.to_dict()["layers"]
+    assert layers["isolated"] and layers["audit_hook"] and layers["integrity_check"] and "landlock" in layers
+    for result, words in ((graded, "no isolation"), (graded_isolated, "isolated children")):
+        out = io.StringIO()
+        print_report(result, PROJECT.solutions, Console(file=out, width=300))
+        assert words in out.getvalue()
+        assert words in gradescope_results(result)["output"] and words in classroom_report(result)[0]

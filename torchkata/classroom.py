@@ -8,7 +8,7 @@ output to the student. ``classroom_report`` gives the text and the exit status:
 from __future__ import annotations
 
 from torchkata.gradescope import flag_text
-from torchkata.results import GradeResult, not_applicable_text
+from torchkata.results import GradeResult, layers_text, not_applicable_text
 
 
 def classroom_report(result: GradeResult) -> tuple[str, int]:
@@ -30,5 +30,6 @@ def classroom_report(result: GradeResult) -> tuple[str, int]:
     skipped = not_applicable_text(result.not_applicable())
     if skipped:
         lines.append(skipped)
+    lines.append(layers_text(result.layers))
     lines.append("PASS: every check passes." if complete else "FAIL: some checks do not pass yet.")
     return "\n".join(lines), 0 if complete else 1

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from torchkata.results import ChapterResult, GradeResult, not_applicable_text
+from torchkata.results import ChapterResult, GradeResult, layers_text, not_applicable_text
 
 
 def flag_text(chapter: ChapterResult) -> str:
@@ -50,10 +50,11 @@ def gradescope_results(result: GradeResult, execution_time: float | None = None)
     skipped = not_applicable_text(result.not_applicable())
     if skipped:
         notes.append(skipped)
+    summary = notes or [f"{result.points:g} of {result.max_points:g} points."]
     data: dict[str, Any] = {
         "score": result.points,
         "max_score": result.max_points,
-        "output": "\n".join(notes) if notes else f"{result.points:g} of {result.max_points:g} points.",
+        "output": "\n".join([*summary, layers_text(result.layers)]),
         # Plain text everywhere: a message that carries a submission's text is never rendered as HTML or markdown.
         "output_format": "text",
         "test_output_format": "text",

@@ -83,7 +83,11 @@ def grade_submissions(
     flags: dict[str, dict[str, dict[str, str]]] = {name: {} for name in submissions}
     deadline = _server_deadline(limits, len(submissions) * len(selected), jobs)
     redactor = Redactor.of(project)
+    active: dict[str, Any] = {}
     for message in _server_messages(request, deadline):
+        if message["t"] == "done":
+            active = isolation_layers(int(message.get("landlock") or 0))
+            continue
         name, slug = message["submission"], message["chapter"]
         outcomes[name] += [TestOutcome(**{**item, "message": redactor.clean(str(item["message"]))})
                            for item in message["outcomes"]]
@@ -97,8 +101,24 @@ def grade_submissions(
         for slug, chapter_flags in flags[name].items():
             result.chapters.setdefault(slug, ChapterResult(slug)).flags.update(chapter_flags)
         result.add_review(review_submission(Path(path), [chapter.slug for chapter in selected]))
+        result.layers = dict(active)
         results[name] = result
     return results
+
+
+def isolation_layers(landlock_abi: int) -> dict[str, Any]:
+    """Which protections were active in this grading run, for every report (see docs/security.md)."""
+    return {
+        "isolated": True,
+        "landlock": landlock_abi,
+        "writes": "only to the child's scratch directory" if landlock_abi else "not confined (no Landlock)",
+        "signals": "only within the child's sandbox" if landlock_abi >= 6 else "not scoped (Landlock ABI < 6)",
+        "audit_hook": True,
+        "integrity_check": True,
+        "static_review": True,
+        "environment": "allow-list",
+        "network": "Python sockets refused by the audit hook; no network namespace",
+    }
 
 
 def _server_messages(request: dict[str, Any], deadline: float) -> Iterator[dict[str, Any]]:
@@ -122,6 +142,7 @@ def _server_messages(request: dict[str, Any], deadline: float) -> Iterator[dict[
                     done = True
                     if not message.get("landlock"):
                         print(NO_LANDLOCK, file=sys.stderr)
+                    yield message
             process.wait()
         finally:
             timer.cancel()

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from torchkata.locate import todo_location
-from torchkata.results import GradeResult, KataResult, not_applicable_text
+from torchkata.results import GradeResult, KataResult, layers_text, not_applicable_text
 
 
 def _points(value: float) -> str:
@@ -84,6 +84,7 @@ def print_report(result: GradeResult, impl_dir: Path, console: Console | None = 
     skipped = not_applicable_text(result.not_applicable())
     if skipped:
         console.print(skipped, highlight=False, markup=False)
+    console.print(layers_text(result.layers), highlight=False, markup=False, style="dim")
     todo = next_todo(result, impl_dir)
     if todo:
         console.print(todo, highlight=False, markup=False)

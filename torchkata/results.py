@@ -77,9 +77,13 @@ class ChapterResult:
         return data
 
 
+IN_PROCESS_LAYERS: dict[str, Any] = {"isolated": False, "static_review": True}
+
+
 @dataclass
 class GradeResult:
     chapters: dict[str, ChapterResult] = field(default_factory=dict)
+    layers: dict[str, Any] = field(default_factory=lambda: dict(IN_PROCESS_LAYERS))  # protections active
 
     @property
     def points(self) -> float:
@@ -117,6 +121,7 @@ class GradeResult:
             "max_points": self.max_points,
             "not_applicable": {"checks": len(skipped), "points": sum(o.points for o in skipped),
                                "reasons": not_applicable_reasons(skipped)},
+            "layers": dict(self.layers),
             "chapters": {slug: chapter.to_dict() for slug, chapter in self.chapters.items()},
         }
 
@@ -127,6 +132,15 @@ def not_applicable_reasons(outcomes: list[TestOutcome]) -> dict[str, int]:
     for outcome in outcomes:
         counts[outcome.not_applicable] = counts.get(outcome.not_applicable, 0) + 1
     return counts
+
+
+def layers_text(layers: dict[str, Any]) -> str:
+    """One line naming the grading's protections, for every report."""
+    if not layers.get("isolated"):
+        return "Graded in one process with the graders (trusted code only): no isolation, static review only."
+    landlock = f"Landlock ABI {layers['landlock']}" if layers.get("landlock") else "no Landlock"
+    return (f"Graded in isolated children ({landlock}; audit hook, integrity check, static review, "
+            "allow-listed environment): see docs/security.md.")
 
 
 def not_applicable_text(outcomes: list[TestOutcome]) -> str:
