@@ -68,8 +68,8 @@ def flatten_batch(x: torch.Tensor) -> torch.Tensor:
 def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(n, d) and (m, d) -> (n, m) squared Euclidean distances, by broadcasting (no loop over rows).
 
-    n or m may be 0; the result keeps x's dtype and device (the ``meta`` device too) and is
-    differentiable in x and y. x or y not 2-D, or with different numbers of features: ValueError.
+    n or m may be 0; the result keeps x's dtype and device and is differentiable in x and y.
+    x or y not 2-D, or with different numbers of features: ValueError.
     """
     _require_tensor(x, "x")
     _require_tensor(y, "y")
@@ -91,7 +91,7 @@ def batch_matvec(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """A (B, n, m) times v (B, m) -> (B, n): one matrix-vector product per batch element.
 
     B may be 0, and n or m may be 1 (the result is still (B, n)). The result keeps A's dtype and device
-    (the ``meta`` device too) and is differentiable in A and v. Shapes that do not fit: ValueError.
+    and is differentiable in A and v. Shapes that do not fit: ValueError.
     """
     _require_tensor(A, "A")
     _require_tensor(v, "v")
@@ -133,8 +133,8 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 def standardize(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Zero mean and unit population std along dim; a constant slice becomes zeros, never NaN.
 
-    The result has x's shape, floating dtype (float16, float32 and float64 alike) and device (the
-    ``meta`` device too), and is differentiable in x. A slice is constant when all its entries are
+    The result has x's shape, floating dtype (float16, float32 and float64 alike) and device, and is
+    differentiable in x. A slice is constant when all its entries are
     equal, however the mean rounds. x not floating point: TypeError; dim not an int in
     [-x.dim(), x.dim()): ValueError.
     """
