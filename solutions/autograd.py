@@ -18,7 +18,12 @@ def _require_input(f: object, x: object) -> None:
 
 
 def grad(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
-    """df/dx of the scalar f at x, with the shape of x; x.grad is left as it was."""
+    """df/dx of the scalar f at x, with the shape and dtype of x.
+
+    x is left as it was: its values, requires_grad and .grad. It works when called under
+    torch.no_grad() too, and an f that does not depend on x gives zeros. f returning more than one
+    value: ValueError naming f; f not callable or x not a floating-point tensor: TypeError.
+    """
     _require_input(f, x)
     ### BEGIN SOLUTION
     # TODO: evaluate f on a fresh leaf (x.detach().requires_grad_()) under torch.enable_grad(),
@@ -37,7 +42,12 @@ def grad(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
 
 
 def second_derivative(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
-    """d2f/dx2 at every entry of x, for an f applied elementwise."""
+    """d2f/dx2 at every entry of x, for an f applied elementwise; x's shape and dtype.
+
+    An f whose second derivative vanishes (a linear or constant f) gives zeros. x is left as it was
+    (values, requires_grad, .grad), and it works when called under torch.no_grad() too. f not
+    callable or x not a floating-point tensor: TypeError.
+    """
     _require_input(f, x)
     ### BEGIN SOLUTION
     # TODO: differentiate twice. First torch.autograd.grad(f(leaf).sum(), leaf, create_graph=True):
@@ -57,7 +67,12 @@ def second_derivative(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
 
 
 def jacobian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
-    """The (m, n) Jacobian of f: (n,) -> (m,) at x, built with torch.autograd.grad."""
+    """The (m, n) Jacobian of f: (n,) -> (m,) at x, built with torch.autograd.grad; x's dtype.
+
+    n may be 0; m >= 1. A row whose output does not depend on x is zeros. x is left as it was
+    (values, requires_grad, .grad), and it works under torch.no_grad() too. x not 1-D: ValueError;
+    f not callable or x not a floating-point tensor: TypeError.
+    """
     _require_input(f, x)
     if x.dim() != 1:
         raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
@@ -79,7 +94,12 @@ def jacobian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
 
 
 def hessian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
-    """The (n, n) matrix of second derivatives of the scalar f at x (n,)."""
+    """The (n, n) matrix of second derivatives of the scalar f at x (n,), in x's dtype.
+
+    An f whose gradient is constant (linear or constant f) gives zeros. x is left as it was
+    (values, requires_grad, .grad), and it works under torch.no_grad() too. x not 1-D: ValueError;
+    f not callable or x not a floating-point tensor: TypeError.
+    """
     _require_input(f, x)
     if x.dim() != 1:
         raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
@@ -99,7 +119,11 @@ def hessian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
 
 
 class Square(torch.autograd.Function):
-    """x ** 2 with a hand-written backward. Use it as Square.apply(x)."""
+    """x ** 2 with a hand-written backward. Use it as Square.apply(x).
+
+    Any shape (empty too), x's dtype, x left unchanged. The backward is itself differentiable, so
+    second derivatives through Square work.
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
@@ -120,7 +144,11 @@ class Square(torch.autograd.Function):
 
 
 class Swish(torch.autograd.Function):
-    """x * sigmoid(x) with a hand-written backward. Use it as Swish.apply(x)."""
+    """x * sigmoid(x) with a hand-written backward. Use it as Swish.apply(x).
+
+    Any shape (empty too), x's dtype, x left unchanged; values and gradients stay finite for large
+    |x| (e.g. +-40).
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
@@ -142,7 +170,11 @@ class Swish(torch.autograd.Function):
 
 
 class StraightThroughRound(torch.autograd.Function):
-    """torch.round in the forward pass, the identity in the backward pass (a straight-through estimator)."""
+    """torch.round in the forward pass, the identity in the backward pass (a straight-through estimator).
+
+    The forward keeps x's shape and dtype (a float tensor of whole numbers) and rounds halves to even,
+    as torch.round does; the backward passes grad_output through unchanged, for every x.
+    """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
@@ -169,7 +201,15 @@ def accumulated_grads(
 ) -> dict[str, torch.Tensor]:
     """The full-batch gradient of loss_fn(model(x), y), computed over micro_batches slices of the batch.
 
-    Returns {parameter name: gradient} for every parameter that requires grad.
+    The slices are consecutive, micro_batches of them, with sizes that differ by at most one (as
+    torch.tensor_split makes them). loss_fn averages over the samples it is given (reduction
+    "mean"), so each slice's loss counts by its share of the batch, len(slice) / len(x): with
+    unequal slices that is not 1 / micro_batches.
+
+    Returns new tensors {parameter name: gradient} for every parameter that requires grad, zeros for
+    one that gets no gradient; gradients already in .grad before the call are ignored. The model's
+    train/eval modes (of every submodule), x and y are left as they are. micro_batches not an int in
+    [1, len(x)], or len(x) != len(y): ValueError.
     """
     if isinstance(micro_batches, bool) or not isinstance(micro_batches, int) or micro_batches < 1:
         raise ValueError(f"micro_batches must be a positive int, got {micro_batches!r}")
@@ -179,9 +219,9 @@ def accumulated_grads(
         raise ValueError(f"micro_batches must be at most the batch size {len(x)}, got {micro_batches}")
     ### BEGIN SOLUTION
     # TODO: clear old gradients (model.zero_grad()), split x and y along dim 0 into micro_batches
-    #   slices (torch.tensor_split), and call backward() on each slice's loss scaled by
-    #   1 / micro_batches (by its share of the batch when sizes differ): .grad accumulates, so
-    #   the sum equals the mean-loss gradient of the whole batch. Return copies of the .grad.
+    #   slices (torch.tensor_split), and call backward() on each slice's loss scaled by its share
+    #   of the batch, len(x_part) / len(x): .grad accumulates, so the sum equals the mean-loss
+    #   gradient of the whole batch. Return copies of the .grad (zeros where a parameter has none).
     model.zero_grad(set_to_none=True)
     total = len(x)
     for x_part, y_part in zip(x.tensor_split(micro_batches), y.tensor_split(micro_batches), strict=True):
@@ -196,7 +236,13 @@ def accumulated_grads(
 
 
 def sgd_step_(params: Iterable[torch.Tensor], lr: float) -> None:
-    """p -= lr * p.grad in place for every parameter with a gradient, then zero the gradients."""
+    """p -= lr * p.grad in place for every parameter with a gradient, then zero the gradients.
+
+    params may be any iterable of tensors, a one-shot generator too. Every tensor whose .grad is not
+    None is updated in place (the same tensor object and storage, still a leaf with its
+    requires_grad) without autograd recording it, and its gradient is then zeroed (zero_() or set to
+    None); a tensor without .grad is left alone. lr = 0 is allowed; lr < 0: ValueError.
+    """
     params = list(params)
     if lr < 0:
         raise ValueError(f"lr must be non-negative, got {lr}")

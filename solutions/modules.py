@@ -8,7 +8,11 @@ from torch.nn import functional as F
 
 
 class MLP(nn.Module):
-    """Linear(in_features, hidden) -> ReLU -> Linear(hidden, out_features); returns logits."""
+    """Linear(in_features, hidden) -> ReLU -> Linear(hidden, out_features); returns logits.
+
+    The sizes come from the arguments. forward acts on the last dimension: X of shape (B, in_features)
+    or (B, T, in_features), B may be 0, gives (..., out_features); after .double() it runs in float64.
+    """
 
     def __init__(self, in_features: int = 20, hidden: int = 256, out_features: int = 10) -> None:
         super().__init__()
@@ -27,7 +31,11 @@ class MLP(nn.Module):
 
 
 class MySequential(nn.Module):
-    """Chains the given modules in order, each registered as a child named "0", "1", ..."""
+    """Chains the given modules in order, each registered as a child named "0", "1", ...
+
+    The children are the given module objects themselves (state_dict keys "0.weight", ...; .eval(),
+    .to() and .parameters() reach them). With no module, forward returns X unchanged.
+    """
 
     def __init__(self, *modules: nn.Module) -> None:
         super().__init__()
@@ -48,7 +56,13 @@ class MySequential(nn.Module):
 
 
 class FixedHiddenMLP(nn.Module):
-    """A constant random weight, one Linear(20, 20) used twice, and Python control flow."""
+    """A constant random weight, one Linear(20, 20) used twice, and Python control flow.
+
+    The constant is a (20, 20) tensor drawn uniformly from [0, 1) (torch.rand), kept on the module (a
+    buffer or a plain attribute), not a parameter and never requiring grad. forward takes X of shape
+    (B, 20), B may be 0, and returns a scalar: linear, relu(X @ constant + 1), the same linear again,
+    halve while abs().sum() > 1, sum.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,7 +88,10 @@ class FixedHiddenMLP(nn.Module):
 
 
 class NestMLP(nn.Module):
-    """Sequential(Linear(20, 64), ReLU, Linear(64, 32), ReLU) followed by Linear(32, 16)."""
+    """Sequential(Linear(20, 64), ReLU, Linear(64, 32), ReLU) followed by Linear(32, 16).
+
+    forward acts on the last dimension: (B, 20) or (B, T, 20), B may be 0.
+    """
 
     def __init__(self) -> None:
         super().__init__()
@@ -93,7 +110,11 @@ class NestMLP(nn.Module):
 
 
 class Parallel(nn.Module):
-    """Runs net1 and net2 on the same input and concatenates their outputs on the last dim."""
+    """Runs net1 and net2 on the same input and concatenates their outputs on the last dim.
+
+    Both networks are children (their parameters are Parallel's; .eval() and .to() reach them), and
+    the input may have any leading shape ((B, F) or (B, T, F), B may be 0).
+    """
 
     def __init__(self, net1: nn.Module, net2: nn.Module) -> None:
         super().__init__()
@@ -111,7 +132,11 @@ class Parallel(nn.Module):
 
 
 def make_stack(factory: Callable[[], nn.Module], n: int) -> nn.Sequential:
-    """An nn.Sequential of n modules, each built by its own call of factory()."""
+    """An nn.Sequential of n modules, each built by its own call of factory().
+
+    factory is called exactly n times and block i is the module returned by the i-th call, so no two
+    blocks share parameters. n not a positive int (0, a negative number, a bool, a float): ValueError.
+    """
     ### BEGIN SOLUTION
     # TODO: call factory() once per block, so no two blocks share parameters, and wrap
     #   them in nn.Sequential. n must be a positive int, else raise ValueError.
@@ -129,7 +154,13 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
 
 
 class ConfigurableMLP(nn.Module):
-    """Per hidden layer: Linear -> [BatchNorm1d] -> activation -> [Dropout]; then a Linear head."""
+    """Per hidden layer: Linear -> [BatchNorm1d] -> activation -> [Dropout]; then a Linear head.
+
+    hidden_sizes is a list or a tuple of ints and may be empty (the model is then the head alone).
+    activation is "relu", "tanh" or "gelu" (exactly), else the constructor raises ValueError. Dropout
+    with probability dropout follows each activation when dropout > 0. All layers are registered, so
+    .eval() reaches every one.
+    """
 
     def __init__(
         self,
@@ -171,7 +202,10 @@ class ConfigurableMLP(nn.Module):
 
 
 class ResidualBlock(nn.Module):
-    """X + conv2(relu(conv1(X))) with two 3x3 convolutions, padding 1, num_channels in and out."""
+    """X + conv2(relu(conv1(X))) with two 3x3 convolutions, padding 1, num_channels in and out.
+
+    Any batch (0 too) and spatial size (1 x 1 too); X is left unchanged (no in-place addition).
+    """
 
     def __init__(self, num_channels: int) -> None:
         super().__init__()

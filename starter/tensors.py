@@ -19,7 +19,12 @@ def _require_tensor(x: object, name: str) -> torch.Tensor:
 
 
 def from_numpy_shared(a: np.ndarray) -> torch.Tensor:
-    """A tensor that shares memory with the NumPy array ``a``: writing to one changes the other."""
+    """A tensor that shares memory with the NumPy array ``a``: writing to one changes the other.
+
+    Any shape (empty arrays too), any layout (a transposed array as well) and any dtype that torch
+    shares with NumPy (bool, integers, floats): the tensor keeps a's dtype and shape. ``a`` not an
+    ndarray: TypeError.
+    """
     _require_array(a)
     # TODO: wrap the array without copying it: torch.from_numpy (or torch.as_tensor) keeps
     #   a's buffer, dtype and shape. torch.tensor(a) would copy.
@@ -27,7 +32,11 @@ def from_numpy_shared(a: np.ndarray) -> torch.Tensor:
 
 
 def from_numpy_copy(a: np.ndarray) -> torch.Tensor:
-    """A tensor with a's values, dtype and shape that owns its memory (independent of ``a``)."""
+    """A tensor with a's values, dtype and shape that owns its memory (independent of ``a``).
+
+    Any shape (empty arrays too) and any dtype that torch shares with NumPy (bool, integers, floats).
+    ``a`` not an ndarray: TypeError.
+    """
     _require_array(a)
     # TODO: build a tensor that owns a fresh copy of the data, keeping a's dtype, e.g.
     #   torch.tensor(a) or torch.from_numpy(a).clone().
@@ -37,7 +46,9 @@ def from_numpy_copy(a: np.ndarray) -> torch.Tensor:
 def flatten_batch(x: torch.Tensor) -> torch.Tensor:
     """(B, *) -> (B, prod(*)); a view of x (no copy) when x is contiguous.
 
-    Any B works, 0 included: an empty batch of shape (0, 3, 4) gives shape (0, 12).
+    Any B works, 0 included: an empty batch of shape (0, 3, 4) gives shape (0, 12), and a batch of
+    scalars (B,) gives (B, 1). The result keeps x's dtype and device (the ``meta`` device too) and is
+    differentiable in x. x not a tensor: TypeError; a 0-d x: ValueError.
     """
     _require_tensor(x, "x")
     if x.dim() < 1:
@@ -51,7 +62,8 @@ def flatten_batch(x: torch.Tensor) -> torch.Tensor:
 def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """(n, d) and (m, d) -> (n, m) squared Euclidean distances, by broadcasting (no loop over rows).
 
-    n or m may be 0; the result keeps x's dtype and is differentiable in x and y.
+    n or m may be 0; the result keeps x's dtype and device and is differentiable in x and y.
+    x or y not 2-D, or with different numbers of features: ValueError.
     """
     _require_tensor(x, "x")
     _require_tensor(y, "y")
@@ -66,7 +78,11 @@ def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def batch_matvec(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """A (B, n, m) times v (B, m) -> (B, n): one matrix-vector product per batch element."""
+    """A (B, n, m) times v (B, m) -> (B, n): one matrix-vector product per batch element.
+
+    B may be 0, and n or m may be 1 (the result is still (B, n)). The result keeps A's dtype and device
+    and is differentiable in A and v. Shapes that do not fit: ValueError.
+    """
     _require_tensor(A, "A")
     _require_tensor(v, "v")
     if A.dim() != 3 or v.dim() != 2 or A.shape[0] != v.shape[0] or A.shape[2] != v.shape[1]:
@@ -98,9 +114,10 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 def standardize(x: torch.Tensor, dim: int) -> torch.Tensor:
     """Zero mean and unit population std along dim; a constant slice becomes zeros, never NaN.
 
-    The result has x's shape and floating dtype (float16, float32 and float64 alike). A slice is
-    constant when all its entries are equal, however the mean rounds. x not floating point:
-    TypeError; dim not an int in [-x.dim(), x.dim()): ValueError.
+    The result has x's shape, floating dtype (float16, float32 and float64 alike) and device, and is
+    differentiable in x. A slice is constant when all its entries are
+    equal, however the mean rounds. x not floating point: TypeError; dim not an int in
+    [-x.dim(), x.dim()): ValueError.
     """
     _require_tensor(x, "x")
     if not x.dtype.is_floating_point:

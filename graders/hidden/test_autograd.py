@@ -12,7 +12,7 @@ import torch.func
 from torch import nn
 
 from torchkata import checks
-from torchkata.graderkit import forbid, offlimits
+from torchkata.graderkit import differential, forbid, offlimits
 
 # Ready-made derivative helpers that the jacobian and hessian katas must not call
 # (torch.func's are defined in torch._functorch.eager_transforms, reachable under both names).
@@ -371,8 +371,8 @@ def test_accumulated_grads_equal_full_batch(impl):
         expected = _full_batch_gradient(reference, loss_fn, x, y)  # after the call: not in a frame it can read
         _check_gradients(
             grads, expected, call, f"with {len(x)} samples",
-            "The losses are means over their micro-batch: scale each micro-batch loss by 1 / micro_batches "
-            "before backward(), and return the sum accumulated over all of them.",
+            "The losses are means over their micro-batch: scale each micro-batch loss by its share of the "
+            "batch, len(x_part) / len(x), before backward(), and return the sum accumulated over all of them.",
         )
 
 
@@ -497,3 +497,400 @@ def test_sgd_step_accepts_a_generator_and_skips_missing_grads(impl):
         f"after {call} some gradients were not cleared; expected every .grad zeroed (or None).",
         "With a generator, a second loop over params sees nothing: list(params) first.",
     )
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+#
+# Functions, models and parameters are built inside each observation from plain case values (names below), so the
+# recorded cases stay plain data. Upstream gradients are drawn from the case's seed before the kata runs.
+
+
+def _fixed(shape: tuple[int, ...], dtype: torch.dtype, offset: float = 0.0) -> torch.Tensor:
+    """Deterministic values that depend only on the shape (no RNG)."""
+    n = math.prod(shape)
+    return (torch.sin(torch.arange(n, dtype=torch.float64) * 1.3 + offset + n) * 0.8).reshape(shape).to(dtype)
+
+
+SCALAR_FUNCTIONS = {
+    # name -> f(t) returning a scalar; t of any shape
+    "cubes and sines": lambda t: (t**3).sum() + t.sin().sum(),
+    "weighted square": lambda t: (t * _fixed(tuple(t.shape), t.dtype)).sum() ** 2,
+    "first entry times 3": lambda t: t.reshape(-1)[:1].sum() * 3,
+    "constant": lambda t: torch.tensor(2.0, dtype=t.dtype),
+    "detached square": lambda t: (t.detach() ** 2).sum(),
+    "two values": lambda t: torch.stack([t.sum(), (t * t).sum()]),
+}
+
+ELEMENTWISE_FUNCTIONS = {
+    "cube": lambda t: t**3,
+    "sin": torch.sin,
+    "t exp(t)": lambda t: t * t.exp(),
+    "square": lambda t: t**2,
+    "linear": lambda t: 3 * t - 1,
+    "constant": lambda t: torch.ones_like(t),
+}
+
+VECTOR_FUNCTIONS = {
+    # name -> f(t, m): (n,) -> (m,)
+    "affine": lambda t, m: _fixed((m, t.shape[0]), t.dtype) @ t + 1,
+    "tanh": lambda t, m: _fixed((m, t.shape[0]), t.dtype, 0.5) @ t.tanh(),
+    "squares": lambda t, m: (t**2).sum() * _fixed((m,), t.dtype) + t.sum(),
+    "constant": lambda t, m: torch.ones(m, dtype=t.dtype),
+    "partly constant": lambda t, m: torch.cat([_fixed((m - 1, t.shape[0]), t.dtype) @ t.sin(),
+                                               torch.ones(1, dtype=t.dtype)]),
+}
+
+HESSIAN_FUNCTIONS = {
+    "quadratic form and sines": lambda t: 0.5 * t @ _fixed((t.shape[0],) * 2, t.dtype) @ t + t.sin().sum(),
+    "cube of a dot product": lambda t: (_fixed(tuple(t.shape), t.dtype) @ t) ** 3,
+    "fourth powers": lambda t: (t**4).sum(),
+    "linear": lambda t: _fixed(tuple(t.shape), t.dtype) @ t,
+    "constant": lambda t: torch.tensor(1.5, dtype=t.dtype),
+}
+
+
+def _caller_tensor(x: torch.Tensor, leaf: bool) -> torch.Tensor:
+    """x as the caller holds it: a plain tensor, or a leaf that requires grad and already holds a .grad."""
+    if leaf:
+        x = x.clone().requires_grad_(True)
+        x.grad = torch.full_like(x, 7.0)
+    return x
+
+
+def _after(x: torch.Tensor) -> dict:
+    return {"x after the call": x.detach(), "x.requires_grad after the call": x.requires_grad,
+            "x.grad after the call": x.grad}
+
+
+def _call(fn, *args, no_grad: bool):
+    if no_grad:
+        with torch.no_grad():
+            return fn(*args)
+    return fn(*args)
+
+
+def _derivative_cases(st, functions, min_dims=1, max_dims=2, min_side=1):
+    return st.fixed_dictionaries({
+        "f": st.sampled_from(sorted(functions)),
+        "x": st.sampled_from((torch.float32, torch.float64)).flatmap(
+            lambda dtype: differential.tensors(st, dtype=dtype, low=-2, high=2, min_dims=min_dims,
+                                               max_dims=max_dims, min_side=min_side)),
+        "leaf": st.booleans(),
+        "no_grad": st.booleans(),
+    })
+
+
+@differential.scenario(
+    "grad",
+    cases=lambda st: _derivative_cases(st, SCALAR_FUNCTIONS),
+    edge=lambda: [
+        {"f": "cubes and sines", "x": torch.tensor([0.5, -1.0], dtype=torch.float64), "leaf": True, "no_grad": True},
+        {"f": "constant", "x": torch.ones(3), "leaf": False, "no_grad": False},
+        {"f": "detached square", "x": torch.ones(2, 2, dtype=torch.float64), "leaf": True, "no_grad": False},
+        {"f": "two values", "x": torch.ones(3), "leaf": False, "no_grad": False},
+        {"f": "cubes and sines", "x": torch.arange(3), "leaf": False, "no_grad": False},
+    ],
+    count=30,
+    tolerances={torch.float32: (1e-4, 1e-4)},
+)
+def grad_outcome(impl, f, x, leaf, no_grad):
+    x = _caller_tensor(x, leaf)
+    out = _call(impl.grad, SCALAR_FUNCTIONS[f], x, no_grad=no_grad)
+    return {"result": out, **_after(x)}
+
+
+@differential.scenario(
+    "second_derivative",
+    cases=lambda st: _derivative_cases(st, ELEMENTWISE_FUNCTIONS),
+    edge=lambda: [
+        {"f": "linear", "x": torch.tensor([0.5, -1.0], dtype=torch.float64), "leaf": False, "no_grad": False},
+        {"f": "constant", "x": torch.ones(3), "leaf": True, "no_grad": False},
+        {"f": "cube", "x": torch.ones(2, 2, dtype=torch.float64), "leaf": True, "no_grad": True},
+        {"f": "square", "x": torch.zeros(0, 2), "leaf": False, "no_grad": False},
+    ],
+    count=30,
+    tolerances={torch.float32: (1e-4, 1e-4)},
+)
+def second_derivative_outcome(impl, f, x, leaf, no_grad):
+    x = _caller_tensor(x, leaf)
+    out = _call(impl.second_derivative, ELEMENTWISE_FUNCTIONS[f], x, no_grad=no_grad)
+    return {"result": out, **_after(x)}
+
+
+@differential.scenario(
+    "jacobian",
+    cases=lambda st: st.fixed_dictionaries({
+        "f": st.sampled_from(sorted(VECTOR_FUNCTIONS)), "m": st.integers(1, 4),
+        "x": st.sampled_from((torch.float32, torch.float64)).flatmap(
+            lambda dtype: differential.tensors(st, dtype=dtype, low=-2, high=2, min_dims=1, max_dims=1)),
+        "leaf": st.booleans(), "no_grad": st.booleans()}),
+    edge=lambda: [
+        {"f": "affine", "m": 2, "x": torch.zeros(0, dtype=torch.float64), "leaf": False, "no_grad": False},
+        {"f": "constant", "m": 3, "x": torch.ones(2), "leaf": True, "no_grad": False},
+        {"f": "partly constant", "m": 2, "x": torch.ones(3, dtype=torch.float64), "leaf": False, "no_grad": True},
+        {"f": "tanh", "m": 1, "x": torch.ones(1), "leaf": False, "no_grad": False},
+        {"f": "affine", "m": 2, "x": torch.ones(2, 2), "leaf": False, "no_grad": False},
+        {"f": "affine", "m": 2, "x": torch.arange(3), "leaf": False, "no_grad": False},
+    ],
+    count=30,
+    tolerances={torch.float32: (1e-4, 1e-4)},
+)
+def jacobian_outcome(impl, f, m, x, leaf, no_grad):
+    x = _caller_tensor(x, leaf)
+    out = _call(impl.jacobian, lambda t: VECTOR_FUNCTIONS[f](t, m), x, no_grad=no_grad)
+    return {"result": out, **_after(x)}
+
+
+@differential.scenario(
+    "hessian",
+    cases=lambda st: st.fixed_dictionaries({
+        "f": st.sampled_from(sorted(HESSIAN_FUNCTIONS)),
+        "x": st.sampled_from((torch.float32, torch.float64)).flatmap(
+            lambda dtype: differential.tensors(st, dtype=dtype, low=-2, high=2, min_dims=1, max_dims=1)),
+        "leaf": st.booleans(), "no_grad": st.booleans()}),
+    edge=lambda: [
+        {"f": "linear", "x": torch.ones(3, dtype=torch.float64), "leaf": False, "no_grad": False},
+        {"f": "constant", "x": torch.ones(2), "leaf": True, "no_grad": False},
+        {"f": "fourth powers", "x": torch.ones(2, dtype=torch.float64), "leaf": True, "no_grad": True},
+        {"f": "fourth powers", "x": torch.ones(2, 2), "leaf": False, "no_grad": False},
+    ],
+    count=30,
+    tolerances={torch.float32: (1e-3, 1e-3)},
+)
+def hessian_outcome(impl, f, x, leaf, no_grad):
+    x = _caller_tensor(x, leaf)
+    out = _call(impl.hessian, HESSIAN_FUNCTIONS[f], x, no_grad=no_grad)
+    return {"result": out, **_after(x)}
+
+
+def _function_cases(st, low=-4.0, high=4.0):
+    return st.fixed_dictionaries({"x": st.sampled_from((torch.float32, torch.float64)).flatmap(
+        lambda dtype: differential.tensors(st, dtype=dtype, low=low, high=high, min_side=0))})
+
+
+def _function_outcome(cls, x: torch.Tensor, second_order: bool = False) -> dict:
+    """Forward values, the input left alone, the gradient for a generated upstream gradient (and the next order)."""
+    upstream = torch.randn(tuple(x.shape), dtype=torch.float64).to(x.dtype)
+    direction = torch.randn(tuple(x.shape), dtype=torch.float64).to(x.dtype)
+    plain = x.clone()
+    with torch.no_grad():
+        value = cls.apply(plain)
+    leaf = x.clone().requires_grad_(True)
+    out = cls.apply(leaf)
+    connected = isinstance(out, torch.Tensor) and out.requires_grad
+    observed = {"forward": value, "x after forward": plain, "output requires grad": connected}
+    if connected:
+        (gradient,) = torch.autograd.grad(out, leaf, upstream, create_graph=second_order)
+        observed["x gradient for a generated upstream gradient"] = gradient.detach()
+        if second_order:
+            (again,) = torch.autograd.grad((gradient * direction).sum(), leaf, allow_unused=True)
+            observed["second-order gradient"] = again
+    return observed
+
+
+@differential.scenario(
+    "Square",
+    cases=_function_cases,
+    edge=lambda: [{"x": torch.tensor([-2.0, 0.0, 3.0], dtype=torch.float64)}, {"x": torch.zeros(0, 2)}],
+    count=20,
+)
+def square_outcome(impl, x):
+    return _function_outcome(impl.Square, x, second_order=True)
+
+
+@differential.scenario(
+    "Swish",
+    cases=lambda st: _function_cases(st, -8.0, 8.0),
+    edge=lambda: [{"x": torch.tensor([-40.0, -20.0, 0.0, 20.0, 40.0])},
+                  {"x": torch.tensor([-40.0, -20.0, 0.0, 20.0, 40.0], dtype=torch.float64)}],
+    count=20,
+)
+def swish_outcome(impl, x):
+    return _function_outcome(impl.Swish, x)
+
+
+@differential.scenario(
+    "StraightThroughRound",
+    cases=_function_cases,
+    edge=lambda: [{"x": torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5])},
+                  {"x": torch.tensor([-3.7, -1.2, 0.4, 1.6, 9.9], dtype=torch.float64)}],
+    count=20,
+)
+def straight_through_round_outcome(impl, x):
+    return _function_outcome(impl.StraightThroughRound, x)
+
+
+def _accumulation_model(kind: str, dtype: torch.dtype) -> nn.Module:
+    torch.manual_seed(1234)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Dropout(0.5), nn.Linear(4, 2)).to(dtype)
+    if kind == "unused parameter":
+        model.register_parameter("unused", nn.Parameter(torch.ones(2, dtype=dtype)))
+    if kind == "frozen first layer":
+        model[0].weight.requires_grad_(False)
+    if kind == "dropout in eval, the rest in train":
+        model[2].eval()
+    else:
+        model.eval()
+    return model
+
+
+ACCUMULATION_LOSSES = {"mse": nn.MSELoss, "cross entropy": nn.CrossEntropyLoss, "l1": nn.L1Loss}
+
+
+@differential.scenario(
+    "accumulated_grads",
+    cases=lambda st: st.integers(1, 7).flatmap(lambda n: st.fixed_dictionaries({
+        "n": st.just(n), "micro_batches": st.integers(1, n),
+        "model": st.sampled_from(("plain", "unused parameter", "frozen first layer",
+                                  "dropout in eval, the rest in train")),
+        "loss": st.sampled_from(sorted(ACCUMULATION_LOSSES)),
+        "dtype": st.sampled_from((torch.float32, torch.float64)),
+        "stale_grads": st.booleans()})),
+    edge=lambda: [
+        {"n": 5, "micro_batches": 2, "model": "plain", "loss": "mse", "dtype": torch.float64, "stale_grads": False},
+        {"n": 6, "micro_batches": 4, "model": "plain", "loss": "mse", "dtype": torch.float64, "stale_grads": True},
+        {"n": 4, "micro_batches": 4, "model": "unused parameter", "loss": "l1", "dtype": torch.float32,
+         "stale_grads": False},
+        {"n": 3, "micro_batches": 1, "model": "frozen first layer", "loss": "cross entropy",
+         "dtype": torch.float64, "stale_grads": True},
+        {"n": 3, "micro_batches": 0, "model": "plain", "loss": "mse", "dtype": torch.float32, "stale_grads": False},
+        {"n": 3, "micro_batches": 4, "model": "plain", "loss": "mse", "dtype": torch.float32, "stale_grads": False},
+        {"n": 3, "micro_batches": True, "model": "plain", "loss": "mse", "dtype": torch.float32,
+         "stale_grads": False},
+        {"n": 3, "micro_batches": 2, "model": "plain", "loss": "mse", "dtype": torch.float32, "stale_grads": False,
+         "fewer_targets": True},
+    ],
+    count=30,
+    tolerances={torch.float32: (1e-4, 1e-6), torch.float64: (1e-7, 1e-10)},
+)
+def accumulated_grads_outcome(impl, n, micro_batches, model, loss, dtype, stale_grads, fewer_targets=False):
+    net = _accumulation_model(model, dtype)
+    x = torch.randn(n, 3, dtype=dtype)
+    if loss == "cross entropy":
+        y = torch.randint(0, 2, (n,))
+    else:
+        y = torch.randn(n, 2, dtype=dtype)
+    if fewer_targets:
+        y = y[:-1]
+    if stale_grads:
+        for p in net.parameters():
+            p.grad = torch.full_like(p, 3.0)
+    sizes: list[int] = []
+    net.register_forward_pre_hook(lambda module, args: sizes.append(len(args[0])))
+    x_before, y_before = x.clone(), y.clone()
+    grads = impl.accumulated_grads(net, ACCUMULATION_LOSSES[loss](), x, y, micro_batches)
+    # The returned gradients are the caller's: clearing the model's .grad afterwards must not change them.
+    for p in net.parameters():
+        if p.grad is not None:
+            p.grad.zero_()
+    return {"result": grads, "micro-batch sizes (sorted)": sorted(sizes), "modes after the call": [
+        (name, module.training) for name, module in net.named_modules()],
+        "x and y unchanged": torch.equal(x, x_before) and torch.equal(y, y_before)}
+
+
+def _sgd_parameters(kind: str, dtype: torch.dtype) -> list[torch.Tensor]:
+    """Parameters of a small model after one backward pass; some kinds add a parameter without .grad or a
+    frozen one that still holds a gradient."""
+    torch.manual_seed(77)
+    model = nn.Sequential(nn.Linear(3, 2), nn.ReLU(), nn.Linear(2, 1)).to(dtype)
+    model(torch.randn(4, 3, dtype=dtype)).pow(2).mean().backward()
+    params = list(model.parameters())
+    if kind == "one without grad":
+        params.insert(1, nn.Parameter(torch.ones(2, dtype=dtype)))
+    if kind == "frozen with a grad":
+        params[0].requires_grad_(False)
+    return params
+
+
+@differential.scenario(
+    "sgd_step_",
+    cases=lambda st: st.fixed_dictionaries({
+        "kind": st.sampled_from(("plain", "one without grad", "frozen with a grad")),
+        "dtype": st.sampled_from((torch.float32, torch.float64)),
+        "lr": st.sampled_from((0.0, 0.05, 0.5, 2.0)),
+        "as_generator": st.booleans()}),
+    edge=lambda: [
+        {"kind": "plain", "dtype": torch.float64, "lr": 0.0, "as_generator": False},
+        {"kind": "one without grad", "dtype": torch.float64, "lr": 0.1, "as_generator": True},
+        {"kind": "frozen with a grad", "dtype": torch.float32, "lr": 0.3, "as_generator": False},
+        {"kind": "plain", "dtype": torch.float32, "lr": -0.1, "as_generator": False},
+    ],
+    count=20,
+)
+def sgd_step_outcome(impl, kind, dtype, lr, as_generator):
+    params = _sgd_parameters(kind, dtype)
+    had_grad = [p.grad is not None for p in params]
+    aliases = [p.detach() for p in params]
+    pointers = [p.data_ptr() for p in params]
+    flags = [p.requires_grad for p in params]
+    result = impl.sgd_step_((p for p in params) if as_generator else params, lr)
+    return {
+        "result": result,
+        "parameters after the step": [p.detach() for p in params],
+        "views taken before the step": aliases,
+        "updated in place (same storage)": [p.data_ptr() == ptr for p, ptr in zip(params, pointers, strict=True)],
+        "still leaves with their requires_grad": [p.is_leaf and p.requires_grad == flag
+                                                  for p, flag in zip(params, flags, strict=True)],
+        "grads cleared (zero or None) where there was one": [
+            (p.grad is None or not bool(p.grad.any())) if had else p.grad is None
+            for p, had in zip(params, had_grad, strict=True)],
+    }
+
+
+@pytest.mark.kata("grad")
+@pytest.mark.points(2)
+def test_grad_agrees_with_the_reference_on_generated_cases(impl):
+    grad_outcome.check(impl)
+
+
+@pytest.mark.kata("second_derivative")
+@pytest.mark.points(2)
+def test_second_derivative_agrees_with_the_reference_on_generated_cases(impl):
+    second_derivative_outcome.check(impl)
+
+
+@pytest.mark.kata("jacobian")
+@pytest.mark.points(2)
+def test_jacobian_agrees_with_the_reference_on_generated_cases(impl, monkeypatch):
+    _forbid_helpers(monkeypatch, impl)
+    jacobian_outcome.check(impl)
+
+
+@pytest.mark.kata("hessian")
+@pytest.mark.points(2)
+def test_hessian_agrees_with_the_reference_on_generated_cases(impl, monkeypatch):
+    _forbid_helpers(monkeypatch, impl)
+    hessian_outcome.check(impl)
+
+
+@pytest.mark.kata("Square")
+@pytest.mark.points(1)
+def test_square_agrees_with_the_reference_on_generated_cases(impl):
+    _require_function(impl.Square, "Square")
+    square_outcome.check(impl)
+
+
+@pytest.mark.kata("Swish")
+@pytest.mark.points(1)
+def test_swish_agrees_with_the_reference_on_generated_cases(impl):
+    _require_function(impl.Swish, "Swish")
+    swish_outcome.check(impl)
+
+
+@pytest.mark.kata("StraightThroughRound")
+@pytest.mark.points(1)
+def test_straight_through_round_agrees_with_the_reference_on_generated_cases(impl):
+    _require_function(impl.StraightThroughRound, "StraightThroughRound")
+    straight_through_round_outcome.check(impl)
+
+
+@pytest.mark.kata("accumulated_grads")
+@pytest.mark.points(2)
+def test_accumulated_grads_agrees_with_the_reference_on_generated_cases(impl):
+    accumulated_grads_outcome.check(impl)
+
+
+@pytest.mark.kata("sgd_step_")
+@pytest.mark.points(2)
+def test_sgd_step_agrees_with_the_reference_on_generated_cases(impl):
+    sgd_step_outcome.check(impl)

@@ -8,6 +8,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
+from torchkata.graderkit import differential
 
 
 class AddOne(nn.Module):
@@ -379,3 +380,352 @@ def test_residual_block_gradients(impl):
     x = torch.randn(2, 3, 5, 5, requires_grad=True)
     out = checks.call("ResidualBlock(3)(x)", block, x)
     _grads_reach_every_parameter(block, out, "ResidualBlock(3)(x)")
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+#
+# A module the student builds is compared name-free: its parameters are filled with values that depend only on
+# their shape (transpose-invariant, so a weight kept as (in, out) and used as X @ W agrees with nn.Linear's
+# (out, in)), shapes are compared as sorted sets, gradients as sorted (shape, norm) pairs.
+
+
+def _fill_(module: nn.Module) -> nn.Module:
+    """Shape-only values; a 2-D parameter of shape (b, a) gets the transpose of the (a, b) fill."""
+    with torch.no_grad():
+        for p in module.parameters():
+            shape = tuple(p.shape)
+            if len(shape) == 2 and shape[0] < shape[1]:
+                p.copy_(_shape_values(shape[::-1]).T.to(p.dtype))
+            else:
+                p.copy_(_shape_values(shape).to(p.dtype))
+    return module
+
+
+def _shape_values(shape: tuple[int, ...]) -> torch.Tensor:
+    n = 1
+    for side in shape:
+        n *= side
+    return (torch.sin(torch.arange(n, dtype=torch.float64) * 0.7 + n + len(shape)) * 0.5).reshape(shape)
+
+
+def _shapes(module: nn.Module) -> list[tuple[int, ...]]:
+    """Parameter shapes, each sorted (orientation-free), each shared tensor once."""
+    return sorted(tuple(sorted(p.shape)) for p in module.parameters())
+
+
+def _grad_summary(module: nn.Module) -> list[tuple[tuple[int, ...], float]]:
+    """(orientation-free shape, gradient norm or -1 when it has none) of every parameter, sorted."""
+    return sorted((tuple(sorted(p.shape)), -1.0 if p.grad is None else float(p.grad.double().norm()))
+                  for p in module.parameters())
+
+
+def _forward_and_backward(model: nn.Module, x: torch.Tensor) -> dict:
+    """The output for x and, for a generated upstream gradient, x's gradient and the parameters'."""
+    upstream = None
+    leaf = x.clone().requires_grad_(True)
+    out = model(leaf)
+    observed = {"output": out.detach() if isinstance(out, torch.Tensor) else out}
+    if isinstance(out, torch.Tensor) and out.requires_grad:
+        # A private generator: the student's initialisation may draw from the global RNG in any order.
+        generator = torch.Generator().manual_seed(17)
+        upstream = torch.randn(tuple(out.shape), dtype=torch.float64, generator=generator).to(out.dtype)
+        out.backward(upstream)
+        observed["x gradient"] = leaf.grad
+    observed["parameter gradients"] = _grad_summary(model)
+    return observed
+
+
+def _batch(st, features: int, dtype=torch.float32, max_batch: int = 3, three_d: bool = True):
+    shapes = st.tuples(st.integers(0, max_batch)).map(lambda b: (b[0], features))
+    if three_d:
+        shapes = st.one_of(shapes, st.tuples(st.integers(1, 2), st.integers(1, 3)).map(
+            lambda bt: (bt[0], bt[1], features)))
+    return differential.tensors(st, shape=shapes, dtype=dtype, low=-2, high=2)
+
+
+def _mlp_cases(st):
+    sizes = st.tuples(st.integers(1, 5), st.integers(1, 6), st.integers(1, 4)).filter(
+        lambda s: s[0] != s[1] and s[1] != s[2])
+    return sizes.flatmap(lambda s: st.fixed_dictionaries({
+        "sizes": st.just(s), "dtype": st.sampled_from((torch.float32, torch.float64)),
+        "x": _batch(st, s[0])}))
+
+
+@differential.scenario(
+    "MLP",
+    cases=_mlp_cases,
+    edge=lambda: [{"sizes": None, "dtype": torch.float32, "x": torch.ones(2, 20)},
+                  {"sizes": (3, 5, 2), "dtype": torch.float64, "x": torch.ones(0, 3)},
+                  {"sizes": (2, 4, 1), "dtype": torch.float32, "x": torch.ones(2, 3, 2)}],
+    count=20,
+)
+def mlp_outcome(impl, sizes, dtype, x):
+    model = impl.MLP() if sizes is None else impl.MLP(*sizes)
+    shapes = _shapes(model)
+    _fill_(model).to(dtype)
+    return {"parameter shapes": shapes, **_forward_and_backward(model, x.to(dtype))}
+
+
+class _AddOne(nn.Module):
+    def forward(self, x):
+        return x + 1
+
+
+class _Double(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+SEQUENCE_PARTS = {
+    "linear": lambda: nn.Linear(3, 3), "relu": nn.ReLU, "tanh": nn.Tanh, "add one": _AddOne, "double": _Double,
+    "dropout": lambda: nn.Dropout(0.5),
+}
+
+
+@differential.scenario(
+    "MySequential",
+    cases=lambda st: st.fixed_dictionaries({
+        "parts": st.lists(st.sampled_from(sorted(SEQUENCE_PARTS)), max_size=4),
+        "x": _batch(st, 3)}),
+    edge=lambda: [{"parts": [], "x": torch.ones(2, 3)},
+                  {"parts": ["add one", "double"], "x": torch.arange(6.0).reshape(2, 3)},
+                  {"parts": ["linear", "relu", "linear"], "x": torch.ones(0, 3)}],
+    count=20,
+)
+def my_sequential_outcome(impl, parts, x):
+    torch.manual_seed(5)
+    modules = [SEQUENCE_PARTS[part]() for part in parts]
+    net = impl.MySequential(*modules)
+    children = list(net.children())
+    observed = {
+        "state_dict keys": list(net.state_dict()),
+        "children are the given modules, in order": len(children) == len(modules) and all(
+            a is b for a, b in zip(children, modules, strict=False)),
+        "named modules": [name for name, _ in net.named_modules()],
+    }
+    net.eval()
+    observed["eval() reaches every module"] = [m.training for m in modules]
+    observed["eval output"] = net(x)
+    net.train()
+    observed["train output"] = net(x)
+    observed[".to(float64) returns the module"] = net.to(torch.float64) is net
+    observed["parameter dtypes after .to(float64)"] = [p.dtype for m in modules for p in m.parameters()]
+    return observed
+
+
+def _constant_of(model: nn.Module) -> torch.Tensor | None:
+    parameters = {id(p) for p in model.parameters()}
+    found = [t for t in model.buffers() if tuple(t.shape) == (20, 20)]
+    found += [v for v in vars(model).values()
+              if isinstance(v, torch.Tensor) and tuple(v.shape) == (20, 20) and id(v) not in parameters]
+    return found[0] if found else None
+
+
+@differential.scenario(
+    "FixedHiddenMLP",
+    cases=lambda st: st.fixed_dictionaries({"x": _batch(st, 20, max_batch=3, three_d=False),
+                                            "scale": st.sampled_from((0.01, 0.3, 1.0, 5.0))}),
+    edge=lambda: [{"x": torch.zeros(0, 20), "scale": 1.0}, {"x": torch.ones(1, 20), "scale": 0.0},
+                  {"x": torch.ones(3, 20), "scale": 50.0}],
+    count=15,
+)
+def fixed_hidden_mlp_outcome(impl, x, scale):
+    model = impl.FixedHiddenMLP()
+    constant = _constant_of(model)
+    observed = {"parameter shapes": _shapes(model), "a (20, 20) constant is kept": constant is not None}
+    if constant is None:
+        return observed
+    observed["constant drawn from [0, 1)"] = bool(((constant >= 0) & (constant < 1)).all())
+    observed["constant requires grad"] = constant.requires_grad
+    with torch.no_grad():
+        constant.copy_(_shape_values((20, 20)).abs().to(constant.dtype))
+    _fill_(model)
+    observed.update(_forward_and_backward(model, x * scale))
+    observed["constant gets no gradient"] = constant.grad is None
+    return observed
+
+
+@differential.scenario(
+    "NestMLP",
+    cases=lambda st: st.fixed_dictionaries({"x": _batch(st, 20), "dtype": st.sampled_from((torch.float32,
+                                                                                          torch.float64))}),
+    edge=lambda: [{"x": torch.zeros(0, 20), "dtype": torch.float32}, {"x": torch.ones(1, 2, 20),
+                                                                      "dtype": torch.float64}],
+    count=12,
+)
+def nest_mlp_outcome(impl, x, dtype):
+    model = impl.NestMLP()
+    shapes = _shapes(model)
+    _fill_(model).to(dtype)
+    return {"parameter shapes": shapes, **_forward_and_backward(model, x.to(dtype))}
+
+
+def _branch(kind: str, out: int) -> nn.Module:
+    if kind == "linear":
+        return nn.Linear(4, out)
+    if kind == "mlp with dropout":
+        return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Dropout(0.5), nn.Linear(3, out))
+    return nn.Sequential(nn.Linear(4, out), nn.BatchNorm1d(out) if out else nn.Identity())
+
+
+@differential.scenario(
+    "Parallel",
+    cases=lambda st: st.fixed_dictionaries({
+        "branches": st.tuples(st.sampled_from(("linear", "mlp with dropout")), st.integers(1, 3),
+                              st.sampled_from(("linear", "mlp with dropout")), st.integers(1, 3)),
+        "x": _batch(st, 4)}),
+    edge=lambda: [{"branches": ("linear", 2, "linear", 3), "x": torch.ones(2, 5, 4)},
+                  {"branches": ("linear", 1, "mlp with dropout", 2), "x": torch.ones(0, 4)}],
+    count=15,
+)
+def parallel_outcome(impl, branches, x):
+    torch.manual_seed(3)
+    net1, net2 = _branch(branches[0], branches[1]), _branch(branches[2], branches[3])
+    model = impl.Parallel(net1, net2)
+    observed = {"parameter shapes": _shapes(model)}
+    model.eval()
+    observed["eval() reaches both networks"] = [m.training for m in (*net1.modules(), *net2.modules())]
+    observed.update(_forward_and_backward(model, x))
+    model.train()
+    torch.manual_seed(4)
+    observed["train output"] = model(x)
+    model.to(torch.float64)
+    observed["parameter dtypes after .to(float64)"] = [p.dtype for p in (*net1.parameters(), *net2.parameters())]
+    return observed
+
+
+@differential.scenario(
+    "make_stack",
+    cases=lambda st: st.fixed_dictionaries({"n": st.integers(1, 4), "x": _batch(st, 3)}),
+    edge=lambda: [{"n": 1, "x": torch.ones(2, 3)}, {"n": 0, "x": torch.ones(2, 3)},
+                  {"n": -1, "x": torch.ones(2, 3)},
+                  {"n": True, "x": torch.ones(2, 3)}, {"n": 2.0, "x": torch.ones(2, 3)}],
+    count=10,
+)
+def make_stack_outcome(impl, n, x):
+    torch.manual_seed(9)
+    built: list[nn.Module] = []
+
+    def factory() -> nn.Module:
+        built.append(nn.Sequential(nn.Linear(3, 3), nn.Tanh()))
+        return built[-1]
+
+    stack = impl.make_stack(factory, n)
+    blocks = list(stack.children()) if isinstance(stack, nn.Module) else []
+    unique = {id(p): p for p in stack.parameters()} if isinstance(stack, nn.Module) else {}
+    return {
+        "an nn.Sequential": isinstance(stack, nn.Sequential),
+        "factory calls": len(built),
+        "block i is the i-th module built": len(blocks) == len(built) and all(
+            a is b for a, b in zip(blocks, built, strict=False)),
+        "distinct parameters": sum(p.numel() for p in unique.values()),
+        "output": stack(x) if isinstance(stack, nn.Sequential) else None,
+    }
+
+
+@differential.scenario(
+    "ConfigurableMLP",
+    cases=lambda st: st.fixed_dictionaries({
+        "input_size": st.integers(1, 4),
+        "hidden_sizes": st.lists(st.integers(1, 5), max_size=3).flatmap(
+            lambda sizes: st.sampled_from((sizes, tuple(sizes)))),
+        "output_size": st.integers(1, 3),
+        "activation": st.sampled_from(("relu", "tanh", "gelu", "sigmoidal")),
+        "dropout": st.sampled_from((0.0, 0.5)),
+        "batch_norm": st.booleans(),
+        "train": st.booleans(),
+        "batch": st.integers(2, 4)}),
+    edge=lambda: [
+        {"input_size": 3, "hidden_sizes": [], "output_size": 2, "activation": "relu", "dropout": 0.0,
+         "batch_norm": False, "train": True, "batch": 2},
+        {"input_size": 3, "hidden_sizes": (4, 2), "output_size": 2, "activation": "tanh", "dropout": 0.5,
+         "batch_norm": True, "train": True, "batch": 3},
+        {"input_size": 3, "hidden_sizes": [4], "output_size": 2, "activation": "Relu", "dropout": 0.0,
+         "batch_norm": False, "train": False, "batch": 2},
+    ],
+    count=25,
+)
+def configurable_mlp_outcome(impl, input_size, hidden_sizes, output_size, activation, dropout, batch_norm, train,
+                             batch):
+    model = impl.ConfigurableMLP(input_size, hidden_sizes, output_size, activation=activation, dropout=dropout,
+                                 batch_norm=batch_norm)
+    shapes = _shapes(model)
+    _fill_(model)
+    x = torch.randn(batch, input_size)
+    model.train(train)
+    torch.manual_seed(21)
+    observed = {"parameter shapes": shapes, **_forward_and_backward(model, x)}
+    observed["buffers after the call"] = sorted((tuple(b.shape), float(b.double().sum())) for b in model.buffers())
+    model.eval()
+    observed["every submodule in eval after .eval()"] = not any(m.training for m in model.modules())
+    observed["eval output"] = model(x)
+    return observed
+
+
+@differential.scenario(
+    "ResidualBlock",
+    cases=lambda st: st.tuples(st.integers(0, 2), st.integers(1, 3), st.integers(1, 4), st.integers(1, 4)).flatmap(
+        lambda s: st.fixed_dictionaries({"x": differential.tensors(st, shape=s, low=-2, high=2),
+                                         "dtype": st.sampled_from((torch.float32, torch.float64))})),
+    edge=lambda: [{"x": torch.ones(1, 2, 1, 1), "dtype": torch.float32},
+                  {"x": torch.ones(0, 3, 4, 4), "dtype": torch.float64}],
+    count=15,
+    tolerances={torch.float32: (1e-4, 1e-4)},
+)
+def residual_block_outcome(impl, x, dtype):
+    block = impl.ResidualBlock(x.shape[1])
+    shapes = _shapes(block)
+    _fill_(block).to(dtype)
+    x = x.to(dtype)
+    plain = x.clone()
+    observed = {"parameter shapes": shapes, "output without grad": block(plain), "x after the call": plain}
+    observed.update(_forward_and_backward(block, x))
+    return observed
+
+
+@pytest.mark.kata("MLP")
+@pytest.mark.points(2)
+def test_mlp_agrees_with_the_reference_on_generated_cases(impl):
+    mlp_outcome.check(impl)
+
+
+@pytest.mark.kata("MySequential")
+@pytest.mark.points(2)
+def test_mysequential_agrees_with_the_reference_on_generated_cases(impl):
+    my_sequential_outcome.check(impl)
+
+
+@pytest.mark.kata("FixedHiddenMLP")
+@pytest.mark.points(2)
+def test_fixed_hidden_mlp_agrees_with_the_reference_on_generated_cases(impl):
+    fixed_hidden_mlp_outcome.check(impl)
+
+
+@pytest.mark.kata("NestMLP")
+@pytest.mark.points(1)
+def test_nest_mlp_agrees_with_the_reference_on_generated_cases(impl):
+    nest_mlp_outcome.check(impl)
+
+
+@pytest.mark.kata("Parallel")
+@pytest.mark.points(2)
+def test_parallel_agrees_with_the_reference_on_generated_cases(impl):
+    parallel_outcome.check(impl)
+
+
+@pytest.mark.kata("make_stack")
+@pytest.mark.points(2)
+def test_make_stack_agrees_with_the_reference_on_generated_cases(impl):
+    make_stack_outcome.check(impl)
+
+
+@pytest.mark.kata("ConfigurableMLP")
+@pytest.mark.points(2)
+def test_configurable_mlp_agrees_with_the_reference_on_generated_cases(impl):
+    configurable_mlp_outcome.check(impl)
+
+
+@pytest.mark.kata("ResidualBlock")
+@pytest.mark.points(2)
+def test_residual_block_agrees_with_the_reference_on_generated_cases(impl):
+    residual_block_outcome.check(impl)

@@ -347,34 +347,65 @@ def _shares_memory(a: torch.Tensor, b: torch.Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
+ARRAY_DTYPES = (torch.float16, torch.float32, torch.float64, torch.int32, torch.int64, torch.bool)
+
+
+def _write_into(a: np.ndarray) -> None:
+    """Change every entry of the array in place (bool arrays flip)."""
+    if a.dtype == np.bool_:
+        np.logical_not(a, out=a)
+    else:
+        a += 1
+
+
+def _on(device: str, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(t.to(device) for t in tensors)
+
+
+def _upstream(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """A generated upstream gradient, drawn before the kata runs (the case's seed makes it the same at both ends)."""
+    return torch.randn(shape, dtype=torch.float64).to(dtype)
+
+
+def _gradients(out: object, inputs: tuple[torch.Tensor, ...]) -> dict:
+    """Whether out is part of the graph, and each input's .grad after out.backward(upstream)."""
+    connected = isinstance(out, torch.Tensor) and out.requires_grad
+    if connected:
+        out.backward(_upstream(tuple(out.shape), out.dtype))
+    return {"result requires grad": connected,
+            "input grads": [t.grad for t in inputs] if connected else None}
+
+
 @differential.scenario(
     "from_numpy_shared",
-    cases=lambda st: st.fixed_dictionaries({"values": st.sampled_from((torch.float32, torch.float64, torch.int64))
+    cases=lambda st: st.fixed_dictionaries({"values": st.sampled_from(ARRAY_DTYPES)
                                              .flatmap(lambda dtype: differential.tensors(st, dtype=dtype,
                                                                                          min_side=0))}),
-    edge=lambda: [{"values": torch.zeros(0)}, {"values": torch.arange(12.0).reshape(3, 4).T}],
-    count=12,
+    edge=lambda: [{"values": torch.zeros(0)}, {"values": torch.arange(12.0).reshape(3, 4).T},
+                  {"values": torch.zeros(0, 3, dtype=torch.int64)}, {"values": torch.tensor([[True, False]])}],
+    count=16,
 )
 def from_numpy_shared_outcome(impl, values):
     a = values.numpy()
     t = impl.from_numpy_shared(a)
-    a += 1
+    _write_into(a)
     return {"result after writing into the array": t, "shares the array's memory": torch.is_tensor(t) and (
         t.numel() == 0 or t.untyped_storage().data_ptr() == a.__array_interface__["data"][0])}
 
 
 @differential.scenario(
     "from_numpy_copy",
-    cases=lambda st: st.fixed_dictionaries({"values": st.sampled_from((torch.float32, torch.float64, torch.int64))
+    cases=lambda st: st.fixed_dictionaries({"values": st.sampled_from(ARRAY_DTYPES)
                                              .flatmap(lambda dtype: differential.tensors(st, dtype=dtype,
                                                                                          min_side=0))}),
-    edge=lambda: [{"values": torch.zeros(0)}, {"values": torch.arange(12.0).reshape(3, 4).T}],
-    count=12,
+    edge=lambda: [{"values": torch.zeros(0)}, {"values": torch.arange(12.0).reshape(3, 4).T},
+                  {"values": torch.zeros(0, 3, dtype=torch.int64)}, {"values": torch.tensor([[True, False]])}],
+    count=16,
 )
 def from_numpy_copy_outcome(impl, values):
     a = values.numpy()
     t = impl.from_numpy_copy(a)
-    a += 1
+    _write_into(a)
     return {"result after writing into the array": t}
 
 
@@ -385,17 +416,21 @@ def from_numpy_copy_outcome(impl, values):
                                                                                 max_dims=4, min_side=0)),
         "transposed": st.booleans()}),
     edge=lambda: [{"x": torch.zeros(0, 3), "transposed": False}, {"x": torch.zeros(0, 3, 4), "transposed": True},
-                  {"x": torch.arange(24.0).reshape(2, 3, 4), "transposed": True}],
+                  {"x": torch.arange(24.0).reshape(2, 3, 4), "transposed": True},
+                  {"x": torch.arange(3.0), "transposed": False}, {"x": torch.zeros(0), "transposed": False},
+                  {"x": torch.ones(2, 3, 4, dtype=torch.float64), "transposed": True, "device": "meta"},
+                  {"x": torch.ones(0, 5), "transposed": False, "device": "meta"}],
     count=25,
 )
-def flatten_batch_outcome(impl, x, transposed):
+def flatten_batch_outcome(impl, x, transposed, device="cpu"):
+    (x,) = _on(device, x)
     if transposed and x.dim() >= 3:
         x = x.transpose(1, 2)
     before = x.clone()
     out = impl.flatten_batch(x)
     return {"result": out, "x after the call": x, "a view of contiguous x": bool(
-        x.is_contiguous() and x.numel() and torch.is_tensor(out) and _shares_memory(out, x)),
-        "x unchanged": torch.equal(before, x)}
+        x.is_contiguous() and x.numel() and device == "cpu" and torch.is_tensor(out) and _shares_memory(out, x)),
+        "x unchanged": device != "cpu" or torch.equal(before, x)}
 
 
 @differential.scenario(
@@ -406,7 +441,8 @@ def flatten_batch_outcome(impl, x, transposed):
             "x": differential.tensors(st, shape=(nmd[0], nmd[2]), dtype=nmd[3]),
             "y": differential.tensors(st, shape=(nmd[1], nmd[2]), dtype=nmd[3])})),
     edge=lambda: [{"x": torch.ones(3, 2), "y": torch.ones(3, 2)}, {"x": torch.zeros(0, 2), "y": torch.ones(2, 2)},
-                  {"x": torch.tensor([[1e3, -1e3]]), "y": torch.tensor([[1e3, -1e3], [0.0, 0.0]])}],
+                  {"x": torch.tensor([[1e3, -1e3]]), "y": torch.tensor([[1e3, -1e3], [0.0, 0.0]])},
+                  {"x": torch.ones(1, 3), "y": torch.ones(2, 2)}, {"x": torch.ones(3), "y": torch.ones(2, 3)}],
     count=30,
     tolerances={torch.float32: (1e-3, 1e-3)},
 )
@@ -424,7 +460,10 @@ def pairwise_sq_dists_outcome(impl, x, y):
             "A": differential.tensors(st, shape=bnm[:3], dtype=bnm[3]),
             "v": differential.tensors(st, shape=(bnm[0], bnm[2]), dtype=bnm[3])})),
     edge=lambda: [{"A": torch.ones(1, 1, 1), "v": torch.ones(1, 1)},
-                  {"A": torch.arange(24.0).reshape(2, 3, 4), "v": torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0]])}],
+                  {"A": torch.arange(24.0).reshape(2, 3, 4), "v": torch.tensor([[1.0, 0, 0, 0], [0, 0, 0, 1.0]])},
+                  {"A": torch.ones(0, 2, 3), "v": torch.ones(0, 3)}, {"A": torch.ones(3, 1, 2), "v": torch.ones(3, 2)},
+                  {"A": torch.ones(2, 3, 4), "v": torch.ones(2, 3)}, {"A": torch.ones(2, 3, 4), "v": torch.ones(3, 4)},
+                  {"A": torch.ones(3, 4), "v": torch.ones(4)}],
     count=25,
     tolerances={torch.float32: (1e-4, 1e-4)},
 )
@@ -442,7 +481,14 @@ def batch_matvec_outcome(impl, A, v):
     edge=lambda: [{"labels": torch.zeros(0, dtype=torch.int64), "num_classes": 3},
                   {"labels": torch.tensor([0, 2]), "num_classes": 3},
                   {"labels": torch.tensor([3]), "num_classes": 3},
-                  {"labels": torch.tensor([-1, 0]), "num_classes": 3}],
+                  {"labels": torch.tensor([-1, 0]), "num_classes": 3},
+                  {"labels": torch.tensor([2, 0, 1]), "num_classes": 3},
+                  {"labels": torch.tensor([0]), "num_classes": 1},
+                  {"labels": torch.tensor([0.0, 1.0]), "num_classes": 3},
+                  {"labels": torch.tensor([[0], [1]]), "num_classes": 3},
+                  {"labels": torch.tensor([0, 1]), "num_classes": 0},
+                  {"labels": torch.tensor([0]), "num_classes": True},
+                  {"labels": torch.tensor([True, False]), "num_classes": 2}],
     count=30,
 )
 def one_hot_outcome(impl, labels, num_classes):
@@ -457,13 +503,85 @@ def one_hot_outcome(impl, labels, num_classes):
             lambda x: st.fixed_dictionaries({"x": st.just(x), "dim": st.integers(-x.dim(), x.dim() - 1)}))),
     edge=lambda: [{"x": torch.full((1, 11), 0.1), "dim": 1}, {"x": torch.full((3, 2), -7.3), "dim": 0},
                   {"x": torch.tensor([[1.0, 1.0], [0.0, 2.0]]), "dim": -1}, {"x": torch.ones(1, 1), "dim": 0},
-                  {"x": torch.full((2, 5), 0.1, dtype=torch.float16), "dim": 1}],
+                  {"x": torch.full((2, 5), 0.1, dtype=torch.float16), "dim": 1},
+                  {"x": torch.ones(0, 3), "dim": 1},
+                  {"x": torch.ones(2, 3), "dim": 2}, {"x": torch.ones(2, 3), "dim": -3},
+                  {"x": torch.arange(6).reshape(2, 3), "dim": 1}, {"x": torch.ones(2, 3), "dim": 1.0}],
     count=40,
     tolerances={torch.float16: (2e-2, 2e-2), torch.float32: (1e-3, 1e-4)},
 )
 def standardize_outcome(impl, x, dim):
     out = impl.standardize(x, dim)
     return {"result": out, "x after the call": x}
+
+
+def _leaves(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    return tuple(t.clone().requires_grad_(True) for t in tensors)
+
+
+@differential.scenario(
+    "flatten_batch",
+    cases=lambda st: st.fixed_dictionaries({"x": differential.tensors(st, dtype=torch.float64, min_dims=1,
+                                                                      max_dims=4, min_side=0)}),
+    edge=lambda: [{"x": torch.ones(0, 2, 3, dtype=torch.float64)}, {"x": torch.arange(3.0, dtype=torch.float64)}],
+    count=12,
+)
+def flatten_batch_gradients(impl, x):
+    (x,) = _leaves(x)
+    out = impl.flatten_batch(x)
+    return {"result": out.detach() if isinstance(out, torch.Tensor) else out, **_gradients(out, (x,))}
+
+
+@differential.scenario(
+    "pairwise_sq_dists",
+    cases=lambda st: st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(1, 3)).flatmap(
+        lambda nmd: st.fixed_dictionaries({
+            "x": differential.tensors(st, shape=(nmd[0], nmd[2]), dtype=torch.float64),
+            "y": differential.tensors(st, shape=(nmd[1], nmd[2]), dtype=torch.float64)})),
+    edge=lambda: [{"x": torch.zeros(0, 2, dtype=torch.float64), "y": torch.ones(2, 2, dtype=torch.float64)},
+                  {"x": torch.tensor([[1.0, 2.0]], dtype=torch.float64), "y": torch.zeros(0, 2, dtype=torch.float64)},
+                  {"x": torch.tensor([[1.0, -2.0], [0.5, 3.0]]), "y": torch.tensor([[0.0, 1.0]])}],
+    count=20,
+    tolerances={torch.float32: (1e-3, 1e-3), torch.float64: (1e-6, 1e-6)},
+)
+def pairwise_sq_dists_gradients(impl, x, y):
+    x, y = _leaves(x, y)
+    out = impl.pairwise_sq_dists(x, y)
+    return {"result": out.detach() if isinstance(out, torch.Tensor) else out, **_gradients(out, (x, y))}
+
+
+@differential.scenario(
+    "batch_matvec",
+    cases=lambda st: st.tuples(st.integers(0, 3), st.integers(1, 3), st.integers(1, 3)).flatmap(
+        lambda bnm: st.fixed_dictionaries({
+            "A": differential.tensors(st, shape=bnm, dtype=torch.float64),
+            "v": differential.tensors(st, shape=(bnm[0], bnm[2]), dtype=torch.float64)})),
+    edge=lambda: [{"A": torch.ones(0, 2, 3, dtype=torch.float64), "v": torch.ones(0, 3, dtype=torch.float64)},
+                  {"A": torch.arange(6.0).reshape(1, 2, 3), "v": torch.tensor([[1.0, -1.0, 2.0]])}],
+    count=15,
+    tolerances={torch.float64: (1e-6, 1e-9)},
+)
+def batch_matvec_gradients(impl, A, v):
+    A, v = _leaves(A, v)
+    out = impl.batch_matvec(A, v)
+    return {"result": out.detach() if isinstance(out, torch.Tensor) else out, **_gradients(out, (A, v))}
+
+
+@differential.scenario(
+    "standardize",
+    cases=lambda st: st.sampled_from((torch.float32, torch.float64)).flatmap(
+        lambda dtype: differential.tensors(st, dtype=dtype, max_dims=3, min_side=2).flatmap(
+            lambda x: st.fixed_dictionaries({"x": st.just(x), "dim": st.integers(-x.dim(), x.dim() - 1)}))),
+    edge=lambda: [{"x": torch.tensor([[1.0, 3.0], [2.0, -2.0]], dtype=torch.float64), "dim": 0}],
+    count=15,
+    tolerances={torch.float32: (1e-3, 1e-3), torch.float64: (1e-6, 1e-8)},
+)
+def standardize_gradients(impl, x, dim):
+    # Distinct entries everywhere: no constant slice, where the derivative is not the point here.
+    x = x + torch.arange(x.numel(), dtype=x.dtype).reshape(x.shape) * 0.37
+    (x,) = _leaves(x)
+    out = impl.standardize(x, dim)
+    return {"result": out.detach() if isinstance(out, torch.Tensor) else out, **_gradients(out, (x,))}
 
 
 @pytest.mark.kata("from_numpy_shared")
@@ -506,3 +624,27 @@ def test_one_hot_agrees_with_the_reference_on_generated_cases(impl):
 @pytest.mark.points(2)
 def test_standardize_agrees_with_the_reference_on_generated_cases(impl):
     standardize_outcome.check(impl)
+
+
+@pytest.mark.kata("flatten_batch")
+@pytest.mark.points(1)
+def test_flatten_batch_gradients_agree_with_the_reference(impl):
+    flatten_batch_gradients.check(impl)
+
+
+@pytest.mark.kata("pairwise_sq_dists")
+@pytest.mark.points(2)
+def test_pairwise_sq_dists_gradients_agree_with_the_reference(impl):
+    pairwise_sq_dists_gradients.check(impl)
+
+
+@pytest.mark.kata("batch_matvec")
+@pytest.mark.points(1)
+def test_batch_matvec_gradients_agree_with_the_reference(impl):
+    batch_matvec_gradients.check(impl)
+
+
+@pytest.mark.kata("standardize")
+@pytest.mark.points(1)
+def test_standardize_gradients_agree_with_the_reference(impl):
+    standardize_gradients.check(impl)

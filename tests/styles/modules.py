@@ -64,6 +64,8 @@ class Parallel(nn.Module):
 
 
 def make_stack(factory, n):
+    if type(n) is not int or n < 1:
+        raise ValueError("n must be a positive int")
     stack = nn.Sequential()
     for i in range(n):
         stack.add_module(f"block{i}", factory())
