@@ -708,6 +708,10 @@ def seeded_init_outcome(impl, spec, seed, broken):
         {name: state[name] for name in random_names} if len(random_modules) == 1 else None)
     if not random_names:
         return outcome
+    weights = [state[name] for name in random_names if state[name].numel() > 1]
+    # Seeded once for the whole module: two layers of one shape get different draws.
+    outcome["drawn tensors of one shape all differ"] = all(
+        not (a.shape == b.shape and torch.equal(a, b)) for i, a in enumerate(weights) for b in weights[i + 1:])
     torch.manual_seed(seed + 99)
     torch.rand(17)
     _attempt(impl.seeded_init_, module, seed)
