@@ -8,7 +8,11 @@ from torch.nn.parameter import is_lazy
 
 
 class LazyMLP(nn.Module):
-    """LazyLinear(hidden) -> ReLU -> LazyLinear(out_features); the input width comes from the first batch."""
+    """LazyLinear(hidden) -> ReLU -> LazyLinear(out_features); the input width comes from the first batch.
+
+    (..., F) -> (..., out_features) for any F and any leading dimensions, an empty batch included;
+    returns logits (no softmax).
+    """
 
     def __init__(self, hidden: int = 256, out_features: int = 10) -> None:
         super().__init__()
@@ -31,7 +35,9 @@ def materialize(model: nn.Module, *example_inputs: torch.Tensor) -> nn.Module:
 
     The pass runs under torch.no_grad() and in eval mode, so it builds no graph and leaves
     BatchNorm running statistics untouched. Every submodule gets back its own train/eval mode
-    afterwards, also when the pass raises (the error then propagates).
+    afterwards (a model may mix both), also when the pass raises (the error then propagates), and
+    autograd is left as it was. The parameters are ordinary ones afterwards: the model trains. No
+    example input raises ValueError; a model that is not an nn.Module raises TypeError.
     """
     ### BEGIN SOLUTION
     # TODO: remember each submodule's .training flag (model.modules()), switch to model.eval(),
@@ -57,8 +63,10 @@ def materialize(model: nn.Module, *example_inputs: torch.Tensor) -> nn.Module:
 def lazy_parameter_count(model: nn.Module, *example_inputs: torch.Tensor) -> int:
     """How many numbers model's parameters hold (shared tensors once, buffers never).
 
-    A model that still has uninitialised (lazy) parameters is materialised first with a dry
-    run on example_inputs; a model without any needs no example inputs.
+    Returns a Python int. A model that still has uninitialised (lazy) parameters is materialised
+    first as materialize does (a dry run that leaves no trace: modes, BatchNorm statistics and
+    autograd as they were); a lazy model without example inputs raises ValueError. A model
+    without lazy parameters needs no example inputs and is not run.
     """
     ### BEGIN SOLUTION
     # TODO: an uninitialised parameter has no shape yet (its numel() raises), so first check
@@ -75,16 +83,20 @@ def lazy_parameter_count(model: nn.Module, *example_inputs: torch.Tensor) -> int
 def output_shapes(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[str, tuple[int, ...]]]:
     """(qualified name, output shape) of each leaf module, in call order, from one dry run.
 
-    The dry run feeds torch.zeros(input_shape). No hook stays registered afterwards, also when
-    the forward pass raises.
+    The dry run feeds torch.zeros(input_shape) (a tuple, list or torch.Size of positive ints, else
+    ValueError) under torch.no_grad() and in eval mode, and leaves no trace: every module gets back
+    its own train/eval mode, BatchNorm statistics stay as they were, and no hook stays registered,
+    also when the forward pass raises (the error propagates). A leaf called twice appears twice;
+    a shape is a tuple of ints.
     """
     ### BEGIN SOLUTION
     # TODO: register a forward hook (module.register_forward_hook) on every leaf module of
     #   model.named_modules() (a leaf has no children) that appends (name, tuple(output.shape));
-    #   run the model on torch.zeros(input_shape) under torch.no_grad(), and remove every
-    #   handle in a finally block.
+    #   remember every module's .training flag, switch to model.eval(), run the model on
+    #   torch.zeros(input_shape) under torch.no_grad(), and in a finally block remove every
+    #   handle and set each module's flag back (as in materialize).
     shape = tuple(input_shape)
-    if not all(isinstance(size, int) and size > 0 for size in shape):
+    if not all(isinstance(size, int) and not isinstance(size, bool) and size > 0 for size in shape):
         raise ValueError(f"input_shape must hold positive ints, got {input_shape!r}")
     shapes: list[tuple[str, tuple[int, ...]]] = []
 
@@ -99,18 +111,27 @@ def output_shapes(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[st
         for name, module in model.named_modules()
         if next(module.children(), None) is None
     ]
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
     try:
         with torch.no_grad():
             model(torch.zeros(shape))
     finally:
         for handle in handles:
             handle.remove()
+        for module, training in modes:
+            module.training = training
     return shapes
     ### END SOLUTION
 
 
 class LazyCNN(nn.Module):
-    """Conv -> ReLU -> MaxPool twice, Flatten, then an nn.LazyLinear head: any image size works."""
+    """Conv -> ReLU -> MaxPool twice, Flatten, then an nn.LazyLinear head: any image size works.
+
+    (B, 1, H, W) -> (B, num_classes) logits for one-channel images of at least 16 x 16 pixels
+    (28 x 28 and 32 x 32 included, H and W may differ), any B, 0 included. Each image's logits
+    depend on that image only (in eval mode).
+    """
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()

@@ -10,7 +10,9 @@ from torch.nn import functional as F
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """How many numbers the model learns: each shared tensor counted once, buffers never.
 
-    With ``trainable_only`` only parameters with ``requires_grad=True`` count.
+    With ``trainable_only`` only parameters with ``requires_grad=True`` count. Returns a Python
+    int, also for a model on the ``meta`` device. A model that is not an nn.Module (a list of
+    tensors, a tensor, None) raises TypeError.
     """
     ### BEGIN SOLUTION
     # TODO: sum p.numel() over model.parameters(), which yields every shared tensor once and
@@ -24,7 +26,11 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
 
 
 def parameter_table(model: nn.Module) -> list[tuple[str, tuple[int, ...], int, bool]]:
-    """One row (name, shape, numel, requires_grad) per parameter, in named_parameters() order."""
+    """One row (name, shape, numel, requires_grad) per parameter, in named_parameters() order.
+
+    Returns a list of tuples (str, tuple of ints, int, bool): a shared tensor appears once, under
+    its first name, frozen parameters too, buffers never. The model is left unchanged.
+    """
     ### BEGIN SOLUTION
     # TODO: one tuple per (name, p) in model.named_parameters(): the name, the shape as a
     #   tuple of ints, p.numel() and p.requires_grad. Buffers are not parameters.
@@ -33,7 +39,11 @@ def parameter_table(model: nn.Module) -> list[tuple[str, tuple[int, ...], int, b
 
 
 class TiedMLP(nn.Module):
-    """Linear(4, dim), ReLU, shared Linear(dim, dim), ReLU, the same layer again, ReLU, Linear(dim, 1)."""
+    """Linear(4, dim), ReLU, shared Linear(dim, dim), ReLU, the same layer again, ReLU, Linear(dim, 1).
+
+    ``dim`` must be a positive int, else ValueError. (B, 4) -> (B, 1) for any B, 0 included; the
+    shared layer's gradient is the sum of the gradients of both uses.
+    """
 
     def __init__(self, dim: int = 8) -> None:
         super().__init__()
@@ -61,8 +71,11 @@ class TiedMLP(nn.Module):
 def freeze_(model: nn.Module, prefixes: Iterable[str]) -> int:
     """Set requires_grad=False on every parameter whose name starts with one of ``prefixes``.
 
-    Returns how many parameter tensors matched (all of them frozen now). A single string
-    counts as one prefix.
+    Returns how many parameter tensors matched (all of them frozen now, those frozen before
+    included); every other parameter keeps its flag. ``prefixes`` is a single string (one prefix)
+    or any iterable of strings: a list, a tuple, a generator. A prefix that is not a str raises
+    TypeError before anything is frozen. The Parameter objects stay the same, so an optimizer
+    built before sees the change.
     """
     ### BEGIN SOLUTION
     # TODO: for each (name, p) in model.named_parameters() whose name.startswith(...) one of
@@ -83,7 +96,12 @@ def freeze_(model: nn.Module, prefixes: Iterable[str]) -> int:
 
 
 def grad_norms(model: nn.Module) -> dict[str, float | None]:
-    """The L2 norm of each parameter's gradient as a float, by name; None where there is no grad."""
+    """The L2 norm of each parameter's gradient as a float, by name; None where there is no grad.
+
+    Keys in named_parameters() order (a shared tensor once); a gradient of zeros gives 0.0, a
+    parameter that is frozen, unused or zeroed with set_to_none gives None. The gradients are
+    left untouched.
+    """
     ### BEGIN SOLUTION
     # TODO: a dict over model.named_parameters(): None when p.grad is None, else the float
     #   torch.linalg.vector_norm(p.grad).item(). The norm of the gradient, not of p itself.

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from torchkata import checks
+from torchkata.graderkit import differential
 
 ONE_SIGMA = math.erf(1 / math.sqrt(2))  # P(|z| < 1) for a normal, 0.683; a uniform of equal std gives 0.577
 
@@ -410,3 +411,346 @@ def test_seeded_init_on_cuda(impl):
     checks.call("seeded_init_(second on cuda, 8)", impl.seeded_init_, second, 8)
     for (name, a), b in zip(first.named_parameters(), second.parameters(), strict=True):
         checks.close(b.detach().cpu(), a.detach().cpu(), f"{name} of two CUDA models seeded with 8")
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+#
+# Random draws differ between correct styles (another visiting order, randn_like * std instead of normal_), so
+# drawn values are observed through properties with wide margins (bounds, exact zeros, pooled statistics of
+# large layers); everything the contract fixes exactly (zero biases, constants, untouched modules and buffers,
+# the same objects, dtypes and devices, errors, the global RNG, a single layer's seeded values) is compared as is.
+
+
+class Broken(nn.Module):
+    """A module whose reset_parameters fails."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(2))
+
+    def reset_parameters(self) -> None:
+        raise RuntimeError("this layer cannot be reset")
+
+
+_LAYERS = {
+    "linear": lambda: nn.Linear(3, 4),
+    "linear_nobias": lambda: nn.Linear(4, 3, bias=False),
+    "conv2d": lambda: nn.Conv2d(2, 3, 3),
+    "conv2d_nobias": lambda: nn.Conv2d(3, 2, (1, 2), bias=False),
+    "conv1d": lambda: nn.Conv1d(2, 3, 2),
+    "bn1d": lambda: nn.BatchNorm1d(4),
+    "bn2d": lambda: nn.BatchNorm2d(3),
+    "bn_noaffine": lambda: nn.BatchNorm1d(3, affine=False),
+    "layernorm": lambda: nn.LayerNorm(4),
+    "embedding": lambda: nn.Embedding(5, 3),
+    "gain": Gain,
+    "nested": lambda: nn.Sequential(nn.Linear(2, 3), nn.Sequential(nn.Tanh(), nn.Linear(3, 2))),
+    "relu": nn.ReLU,
+    "big_linear": lambda: nn.Linear(40, 60),
+    "big_conv": lambda: nn.Conv2d(16, 32, 3),
+}
+_SMALL = tuple(kind for kind in _LAYERS if not kind.startswith("big"))
+_RANDOM_KINDS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Embedding)
+
+
+def _init_specs(st, kinds=_SMALL, devices=("cpu",)):
+    return st.fixed_dictionaries({
+        "kinds": st.lists(st.sampled_from(kinds), min_size=1, max_size=4),
+        "big": st.sampled_from(((), ("big_linear",), ("big_conv",), ("big_linear", "big_conv"))),
+        "single": st.booleans(), "double": st.booleans(), "device": st.sampled_from(devices)})
+
+
+def _spec(*kinds, big=(), single=False, double=False, device="cpu"):
+    return {"kinds": list(kinds), "big": tuple(big), "single": single, "double": double, "device": device}
+
+
+def _build(spec: dict) -> nn.Module:
+    kinds = [*spec["kinds"], *spec["big"]]
+    layers = [_LAYERS[kind]() for kind in kinds]
+    module = layers[0] if spec["single"] and len(layers) == 1 else nn.Sequential(*layers)
+    with torch.no_grad():  # values no initialiser gives, so that untouched tensors are recognised
+        for name, tensor in module.state_dict(keep_vars=True).items():
+            if tensor.is_floating_point():
+                tensor.copy_(torch.randn_like(tensor) * 1.5 + 0.25)
+                if "running_var" in name:
+                    tensor.abs_().add_(0.1)
+            elif "num_batches_tracked" in name:
+                tensor.fill_(7)
+    if spec["double"]:
+        module.double()
+    # Built on the CPU, then moved: random ops on meta tensors import torch._dynamo (seconds).
+    return module.to(spec["device"])
+
+
+def _tensors_of(module: nn.Module, kinds) -> dict[str, list[str]]:
+    """Names of the direct parameters of the submodules of the given types, by their role (weight, bias)."""
+    names: dict[str, list[str]] = {"weight": [], "bias": []}
+    for prefix, sub in module.named_modules():
+        if isinstance(sub, kinds):
+            for pname, _ in sub.named_parameters(recurse=False):
+                names.setdefault(pname, []).append(f"{prefix}.{pname}" if prefix else pname)
+    return names
+
+
+def _state(module: nn.Module) -> dict[str, torch.Tensor]:
+    return dict(module.state_dict(keep_vars=True))
+
+
+def _layout(module: nn.Module) -> dict[str, str]:
+    """Dtype, device and shape of every parameter and buffer."""
+    return {name: f"{str(t.dtype)[6:]} {t.device.type} {tuple(t.shape)}" for name, t in _state(module).items()}
+
+
+def _outcome_common(module, result, before_objects, before_values, untouched) -> dict:
+    """What every initialiser must keep: the module returned, the same objects, dtypes and devices, and the
+    values of the tensors it has no business changing."""
+    after = _state(module)
+    return {
+        "returned the module": result is module if not isinstance(result, dict) else result,
+        "the same Parameter objects": [id(p) for p in module.parameters()] == before_objects,
+        "dtype, device and shape of every tensor": _layout(module),
+        "untouched tensors kept their values": all(
+            before_values[name].device.type == "meta" or torch.equal(after[name].detach(), before_values[name])
+            for name in untouched),
+    }
+
+
+def _pooled(module: nn.Module, names: list[str], scale: dict[str, float] | None = None) -> torch.Tensor:
+    state = _state(module)
+    parts = [state[name].detach().double().flatten() / (scale or {}).get(name, 1.0) for name in names]
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.float64)
+
+
+def _looks_normal(z: torch.Tensor) -> dict[str, bool | None]:
+    """Wide-margin tests that z (already divided by the expected std) is N(0, 1); None where too few values."""
+    if z.device.type == "meta" or z.numel() < 400:
+        return {"mean near 0": None, "std near 1": None, "68% within one std": None}
+    n = z.numel()
+    return {"mean near 0": abs(z.mean().item()) < 6 / n**0.5, "std near 1": 0.85 < z.std().item() < 1.15,
+            "68% within one std": 0.61 < (z.abs() < 1).double().mean().item() < 0.75}
+
+
+def _snapshot_for(module):
+    return [id(p) for p in module.parameters()], {name: t.detach().clone() for name, t in _state(module).items()}
+
+
+@differential.scenario(
+    "init_normal_",
+    cases=lambda st: st.fixed_dictionaries({"spec": _init_specs(st),
+                                            "std": st.sampled_from((0.0, 0.01, 0.3, 1.0, 2.5, -0.5, -1e-3))}),
+    edge=lambda: [
+        {"spec": _spec("linear", single=True), "std": 0.0},
+        {"spec": _spec("nested", "linear_nobias", big=("big_linear",)), "std": 0.05},
+        {"spec": _spec("linear", "conv2d", "layernorm", "gain", "bn1d", big=("big_linear",)), "std": 2.0},
+        {"spec": _spec("linear", "embedding", double=True, big=("big_linear",)), "std": 1.0},
+        {"spec": _spec("linear", "gain"), "std": -1.0},
+        {"spec": _spec("relu", single=True), "std": 0.5},
+    ],
+    count=30,
+)
+def init_normal_outcome(impl, spec, std):
+    module = _build(spec)
+    objects, before = _snapshot_for(module)
+    roles = _tensors_of(module, nn.Linear)
+    untouched = [name for name in before if name not in roles["weight"] + roles["bias"]]
+    result = _attempt(impl.init_normal_, module, std=std)
+    outcome = _outcome_common(module, result, objects, before, untouched)
+    state = _state(module)
+    outcome["Linear biases"] = {name: state[name].detach() for name in roles["bias"]}
+    weights = _pooled(module, roles["weight"])
+    outcome["Linear weights, when std is 0"] = weights if std == 0 else None
+    outcome["Linear weights look like N(0, std)"] = _looks_normal(weights / std) if std > 0 else None
+    return outcome
+
+
+def _attempt(fn, *args, **kwargs):
+    """fn's result, or the record of what it raised, so that the state after a failure is observed too."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except checks.GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - part of the outcome
+        return differential.raised(error)
+
+
+@differential.scenario(
+    "init_constant_",
+    cases=lambda st: st.fixed_dictionaries({"spec": _init_specs(st, devices=("cpu", "meta")),
+                                            "value": st.one_of(st.floats(-5, 5, width=32), st.integers(-3, 3))}),
+    edge=lambda: [
+        {"spec": _spec("linear", single=True), "value": 0.0},
+        {"spec": _spec("nested", "linear_nobias", "embedding", "layernorm", "gain"), "value": -2.5},
+        {"spec": _spec("linear", "bn1d", double=True), "value": 3},
+        {"spec": _spec("linear", "conv2d", device="meta"), "value": 1.5},
+        {"spec": _spec("relu", single=True), "value": 1.0},
+    ],
+    count=25,
+)
+def init_constant_outcome(impl, spec, value):
+    module = _build(spec)
+    objects, before = _snapshot_for(module)
+    roles = _tensors_of(module, nn.Linear)
+    untouched = [name for name in before if name not in roles["weight"] + roles["bias"]]
+    result = _attempt(impl.init_constant_, module, value)
+    outcome = _outcome_common(module, result, objects, before, untouched)
+    state = _state(module)
+    outcome["Linear weights and biases"] = {name: state[name].detach() for name in roles["weight"] + roles["bias"]}
+    return outcome
+
+
+_BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+@differential.scenario(
+    "init_by_type_",
+    cases=lambda st: st.fixed_dictionaries({"spec": _init_specs(st)}),
+    edge=lambda: [
+        {"spec": _spec("linear", single=True)},
+        {"spec": _spec("bn_noaffine", "bn1d", "bn2d", "conv1d", "layernorm", "embedding", "gain")},
+        {"spec": _spec("linear_nobias", "conv2d_nobias", big=("big_linear", "big_conv"))},
+        {"spec": _spec("nested", "conv2d", big=("big_conv",), double=True)},
+    ],
+    count=30,
+)
+def init_by_type_outcome(impl, spec):
+    module = _build(spec)
+    objects, before = _snapshot_for(module)
+    linear, conv, norm = (_tensors_of(module, kind) for kind in (nn.Linear, nn.Conv2d, _BATCH_NORMS))
+    drawn = linear["weight"] + conv["weight"]
+    set_exactly = linear["bias"] + conv["bias"] + norm["weight"] + norm["bias"]
+    untouched = [name for name in before if name not in drawn + set_exactly]
+    result = _attempt(impl.init_by_type_, module)
+    outcome = _outcome_common(module, result, objects, before, untouched)
+    state = _state(module)
+    outcome["biases, BatchNorm weights"] = {name: state[name].detach() for name in set_exactly}
+    if spec["device"] != "meta":
+        bounds = {}
+        for name in linear["weight"]:
+            fan_out, fan_in = state[name].shape
+            bounds[name] = math.sqrt(6 / (fan_in + fan_out))
+        u = _pooled(module, linear["weight"], bounds)  # xavier_uniform: U(-1, 1) once divided by its bound
+        outcome["Linear weights within the Xavier bound"] = bool((u.abs() <= 1 + 1e-6).all())
+        outcome["Linear weights spread like U(-bound, bound)"] = (
+            None if u.numel() < 400 else (0.95 < u.abs().max().item() and 0.52 < u.std().item() < 0.63))
+        stds = {name: math.sqrt(2 / (state[name].shape[0] * state[name][0, 0].numel())) for name in conv["weight"]}
+        outcome["Conv2d weights look like N(0, 2 / fan_out)"] = _looks_normal(_pooled(module, conv["weight"], stds))
+    return outcome
+
+
+@differential.scenario(
+    "my_init_",
+    cases=lambda st: st.fixed_dictionaries({"spec": _init_specs(st)}),
+    edge=lambda: [
+        {"spec": _spec("linear", single=True)},
+        {"spec": _spec("nested", "linear_nobias", "embedding", "layernorm", "gain", big=("big_linear",))},
+        {"spec": _spec("linear", "conv2d", double=True, big=("big_linear",))},
+    ],
+    count=25,
+)
+def my_init_outcome(impl, spec):
+    module = _build(spec)
+    objects, before = _snapshot_for(module)
+    roles = _tensors_of(module, nn.Linear)
+    untouched = [name for name in before if name not in roles["weight"]]
+    result = _attempt(impl.my_init_, module)
+    outcome = _outcome_common(module, result, objects, before, untouched)
+    if spec["device"] != "meta":
+        w = _pooled(module, roles["weight"])
+        kept = w[w != 0]
+        outcome["every weight 0 or 5 <= |w| <= 10"] = bool(((kept.abs() >= 5) & (kept.abs() <= 10)).all())
+        outcome["about half the weights zero, the rest spread over 5..10 of both signs"] = None if w.numel() < 400 \
+            else (0.4 < (w == 0).double().mean().item() < 0.6 and 7.0 < kept.abs().mean().item() < 8.0
+                  and 0.4 < (kept > 0).double().mean().item() < 0.6)
+    return outcome
+
+
+def _seed_specs(st):
+    return st.fixed_dictionaries({
+        "kinds": st.lists(st.sampled_from(_SMALL), min_size=1, max_size=4),
+        "big": st.just(()), "single": st.booleans(), "double": st.booleans(), "device": st.just("cpu")})
+
+
+@differential.scenario(
+    "seeded_init_",
+    cases=lambda st: st.fixed_dictionaries({"spec": _seed_specs(st), "seed": st.integers(0, 2**31),
+                                            "broken": st.sampled_from((False,) * 5 + (True,))}),
+    edge=lambda: [
+        {"spec": _spec("linear", single=True), "seed": 0, "broken": False},
+        {"spec": _spec("relu", "conv2d", "gain"), "seed": 7, "broken": False},
+        {"spec": _spec("bn_noaffine", "bn1d", "layernorm", "gain", "relu"), "seed": 3, "broken": False},
+        {"spec": _spec("linear", "linear", "conv2d", "embedding", "bn2d"), "seed": 11, "broken": False},
+        {"spec": _spec("linear", "bn1d"), "seed": 5, "broken": True},
+    ],
+    count=25,
+)
+def seeded_init_outcome(impl, spec, seed, broken):
+    module = _build(spec)
+    if broken:
+        module = nn.Sequential(module, Broken())
+    objects, before = _snapshot_for(module)
+    random_modules = [sub for sub in module.modules() if isinstance(sub, _RANDOM_KINDS)]
+    random_names = sum((names for names in _tensors_of(module, _RANDOM_KINDS).values()), [])
+    fixed = [name for name in before if name not in random_names]
+    torch.manual_seed(seed + 1)
+    rng = torch.get_rng_state()
+    result = _attempt(impl.seeded_init_, module, seed)
+    if broken:  # which layers were reset before the failure depends on the visiting order: not observed
+        return {"result": result, "global RNG state unchanged": torch.equal(torch.get_rng_state(), rng)}
+    outcome = _outcome_common(module, result, objects, before, [])
+    outcome["global RNG state unchanged"] = torch.equal(torch.get_rng_state(), rng)
+    state = {name: t.detach().clone() for name, t in _state(module).items()}
+    # Tensors that reset_parameters sets without drawing (BatchNorm, LayerNorm, custom modules): exactly.
+    outcome["tensors set without a random draw"] = {name: state[name] for name in fixed}
+    # Drawn tensors: exactly where one layer draws (no visiting order to agree on), else as properties.
+    outcome["drawn tensors of a single random layer"] = (
+        {name: state[name] for name in random_names} if len(random_modules) == 1 else None)
+    if not random_names:
+        return outcome
+    weights = [state[name] for name in random_names if state[name].numel() > 1]
+    # Seeded once for the whole module: two layers of one shape get different draws.
+    outcome["drawn tensors of one shape all differ"] = all(
+        not (a.shape == b.shape and torch.equal(a, b)) for i, a in enumerate(weights) for b in weights[i + 1:])
+    torch.manual_seed(seed + 99)
+    torch.rand(17)
+    _attempt(impl.seeded_init_, module, seed)
+    outcome["the same seed again, another global state: the same tensors"] = all(
+        torch.equal(t.detach(), state[name]) for name, t in _state(module).items())
+    _attempt(impl.seeded_init_, module, seed + 1)
+    outcome["another seed: other drawn tensors"] = [
+        not torch.equal(_state(module)[name].detach(), state[name]) for name in random_names
+        if state[name].numel() > 1]
+    outcome["drawn tensors changed from before the call"] = [
+        not torch.equal(state[name], before[name]) for name in random_names if state[name].numel() > 1]
+    return outcome
+
+
+@pytest.mark.kata("init_normal_")
+@pytest.mark.points(2)
+def test_init_normal_agrees_with_the_reference_on_generated_models(impl):
+    init_normal_outcome.check(impl)
+
+
+@pytest.mark.kata("init_constant_")
+@pytest.mark.points(2)
+def test_init_constant_agrees_with_the_reference_on_generated_models(impl):
+    init_constant_outcome.check(impl)
+
+
+@pytest.mark.kata("init_by_type_")
+@pytest.mark.points(2)
+def test_init_by_type_agrees_with_the_reference_on_generated_models(impl):
+    init_by_type_outcome.check(impl)
+
+
+@pytest.mark.kata("my_init_")
+@pytest.mark.points(2)
+def test_my_init_agrees_with_the_reference_on_generated_models(impl):
+    my_init_outcome.check(impl)
+
+
+@pytest.mark.kata("seeded_init_")
+@pytest.mark.points(2)
+def test_seeded_init_agrees_with_the_reference_on_generated_models(impl):
+    seeded_init_outcome.check(impl)

@@ -1,12 +1,14 @@
 """Hidden checks for chapter 06, lazy: materialisation, side effects of dry runs, hooks, any input size."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
 from torch.nn.parameter import is_lazy
 
 from torchkata import checks
-from torchkata.graderkit import hooks
+from torchkata.graderkit import differential, hooks
 
 
 class GradModeProbe(nn.Module):
@@ -395,3 +397,313 @@ def test_lazy_cnn_is_a_conv_stack_with_a_lazy_head(impl):
     checks.call("LazyCNN()(x)", model, x).sum().backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None]
     checks.check(not missing, f"after LazyCNN()(x).sum().backward() these parameters got no gradient: {missing}.")
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+
+def _attempt(fn, *args, **kwargs):
+    """fn's result, or the record of what it raised, so that the state after a failure is observed too."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except checks.GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - part of the outcome
+        return differential.raised(error)
+
+
+class Twice(nn.Module):
+    """One leaf (a Linear(w, w)) called twice, inside a module that also computes on its own."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.inner = nn.Linear(width, width)
+
+    def forward(self, x):
+        return self.inner(torch.tanh(self.inner(x))) * 2
+
+
+_WIDTH = 3
+_PARTS = {
+    "lazylinear": lambda: nn.LazyLinear(_WIDTH),
+    "linear": lambda: nn.Linear(_WIDTH, _WIDTH),
+    "lazybn": nn.LazyBatchNorm1d,
+    "bn": lambda: nn.BatchNorm1d(_WIDTH),
+    "dropout": lambda: nn.Dropout(0.5),
+    "relu": nn.ReLU,
+    "twice": lambda: Twice(_WIDTH),
+    "nested": lambda: nn.Sequential(nn.Linear(_WIDTH, _WIDTH), nn.Sequential(nn.Tanh(), nn.Dropout(0.2))),
+}
+
+
+def _model_specs(st, parts=tuple(_PARTS)):
+    return st.fixed_dictionaries({
+        "parts": st.lists(st.sampled_from(parts), min_size=1, max_size=5),
+        "modes": st.lists(st.booleans(), min_size=1, max_size=8)})
+
+
+def _model(spec: dict) -> nn.Sequential:
+    """The parts after a LazyLinear(3) that takes any input width; each module's mode from spec['modes']."""
+    model = nn.Sequential(nn.LazyLinear(_WIDTH), *[_PARTS[part]() for part in spec["parts"]])
+    for module, training in zip(model.modules(), spec["modes"] * 4, strict=False):
+        module.training = training
+    return model
+
+
+def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: b.detach().clone() for name, b in model.named_buffers() if not is_lazy(b)}
+
+
+def _trains(model: nn.Module, x: torch.Tensor) -> list[str]:
+    """After the call: a training step works, and which parameters got no gradient."""
+    model.train()
+    model(x).sum().backward()
+    return [name for name, p in model.named_parameters() if p.grad is None]
+
+
+@differential.scenario(
+    "LazyMLP",
+    cases=lambda st: st.fixed_dictionaries({
+        "hidden": st.integers(1, 6), "out_features": st.integers(1, 5),
+        "lead": st.lists(st.integers(0, 3), min_size=1, max_size=2), "width": st.integers(1, 6),
+        "upstream": differential.tensors(st, shape=(3, 3, 5), low=-2, high=2)}),
+    edge=lambda: [{"hidden": 4, "out_features": 3, "lead": [0], "width": 5, "upstream": torch.ones(3, 3, 5)},
+                  {"hidden": 1, "out_features": 1, "lead": [1], "width": 1, "upstream": torch.ones(3, 3, 5)},
+                  {"hidden": 3, "out_features": 2, "lead": [2, 3], "width": 4, "upstream": torch.ones(3, 3, 5)}],
+    count=20,
+    tolerances={torch.float32: (1e-4, 1e-5)},
+)
+def lazy_mlp_outcome(impl, hidden, out_features, lead, width, upstream):
+    model = impl.LazyMLP(hidden, out_features)
+    lazy_before = bool(_lazy_tensors(model))
+    x = torch.linspace(-2.0, 2.0, math.prod(lead) * width).reshape(*lead, width)
+    first = model(x)
+    differential.fill_by_shape_(model)
+    out = model(x)
+    g = upstream[tuple(slice(0, n) for n in lead)][..., :out_features] if len(lead) == 2 else \
+        upstream[0, : lead[0], :out_features]
+    (out * g).sum().backward()
+    by_shape: dict[tuple[int, ...], list[torch.Tensor]] = {}
+    for p in model.parameters():
+        by_shape.setdefault(tuple(p.shape), []).append(p.grad if p.grad is not None else torch.zeros_like(p))
+    return {"uninitialised parameters before the first call": lazy_before,
+            "shape of the first output": tuple(first.shape),
+            "output with weights set by shape": out.detach(),
+            "parameter shapes": differential.parameter_shapes(model),
+            "gradients by shape (sum, sum of squares)": {
+                str(shape): (torch.stack(found).sum(0), torch.stack(found).pow(2).sum(0))
+                for shape, found in sorted(by_shape.items())}}
+
+
+@differential.scenario(
+    "materialize",
+    cases=lambda st: st.fixed_dictionaries({
+        "spec": _model_specs(st), "width": st.integers(1, 5), "batch": st.integers(1, 3),
+        "how": st.sampled_from(("one",) * 6 + ("two", "none", "explode", "list"))}),
+    edge=lambda: [
+        {"spec": {"parts": ["lazybn", "dropout", "lazylinear"], "modes": [True]}, "width": 4, "batch": 2, "how": "one"},
+        {"spec": {"parts": ["lazybn", "relu", "nested"], "modes": [True, False, True, False]}, "width": 3,
+         "batch": 1, "how": "one"},
+        {"spec": {"parts": ["bn", "twice"], "modes": [False, True]}, "width": 2, "batch": 3, "how": "one"},
+        {"spec": {"parts": ["dropout"], "modes": [True, False]}, "width": 2, "batch": 2, "how": "explode"},
+        {"spec": {"parts": ["relu"], "modes": [True]}, "width": 2, "batch": 2, "how": "two"},
+        {"spec": {"parts": ["relu"], "modes": [True]}, "width": 2, "batch": 2, "how": "none"},
+    ],
+    count=25,
+)
+def materialize_outcome(impl, spec, width, batch, how):
+    if how == "two":
+        model, inputs = TwoInputs(), (torch.randn(batch, width) + 1, torch.randn(batch, width + 2))
+    else:
+        model = _model(spec)
+        if how == "explode":
+            model.append(Explode())
+        inputs = () if how == "none" else (torch.randn(batch, width) * 3 + 2,)
+    argument = list(model.parameters()) if how == "list" else model
+    before = _buffers(model)
+    result = _attempt(impl.materialize, argument, *inputs)
+    outcome = {
+        "returned the model": result if isinstance(result, dict) else result is model,
+        "modes after the call": _modes(model),
+        "autograd enabled after the call": torch.is_grad_enabled(),
+        "buffers": {name: b for name, b in model.named_buffers() if not is_lazy(b)},
+        "buffers that existed before kept their values": all(
+            torch.equal(b, before[name]) for name, b in _buffers(model).items() if name in before),
+        "uninitialised after the call": _lazy_tensors(model),
+        "parameters holding a gradient": [name for name, p in model.named_parameters() if p.grad is not None],
+    }
+    if not _lazy_tensors(model):
+        outcome["parameters"] = {name: p.detach() for name, p in model.named_parameters()}
+        outcome["requires_grad"] = {name: p.requires_grad for name, p in model.named_parameters()}
+        if how not in ("explode", "two"):
+            x = inputs[0]  # two samples at least: BatchNorm in train mode needs them
+            outcome["parameters without a gradient after a training step"] = _trains(model, torch.cat([x, x + 1]))
+    return outcome
+
+
+@differential.scenario(
+    "lazy_parameter_count",
+    cases=lambda st: st.fixed_dictionaries({
+        "spec": _model_specs(st), "width": st.integers(1, 5), "share": st.booleans(),
+        "inputs": st.sampled_from((True, True, False)), "prebuilt": st.booleans()}),
+    edge=lambda: [
+        {"spec": {"parts": ["lazybn", "linear"], "modes": [True]}, "width": 4, "share": True, "inputs": True,
+         "prebuilt": False},
+        {"spec": {"parts": ["bn"], "modes": [True]}, "width": 2, "share": False, "inputs": False, "prebuilt": True},
+        {"spec": {"parts": ["lazylinear"], "modes": [True]}, "width": 2, "share": False, "inputs": False,
+         "prebuilt": False},
+    ],
+    count=20,
+)
+def lazy_parameter_count_outcome(impl, spec, width, share, inputs, prebuilt):
+    model = _model(spec)
+    if share:
+        shared = nn.Linear(_WIDTH, _WIDTH)
+        model.extend([shared, nn.Tanh(), shared])
+    x = torch.randn(3, width) * 2 + 1
+    if prebuilt:  # materialised already: nothing lazy left, no example input needed
+        modes = [(m, m.training) for m in model.modules()]
+        model.eval()
+        with torch.no_grad():
+            model(x)
+        for m, training in modes:
+            m.training = training
+    before = _buffers(model)
+    count = _attempt(impl.lazy_parameter_count, model, *((x,) if inputs else ()))
+    return {"result": count, "modes after the call": _modes(model),
+            "autograd enabled after the call": torch.is_grad_enabled(),
+            "uninitialised after the call": _lazy_tensors(model),
+            "buffers that existed before kept their values": all(
+                torch.equal(b, before[name]) for name, b in _buffers(model).items() if name in before),
+            "buffers": {name: b for name, b in model.named_buffers() if not is_lazy(b)}}
+
+
+def _entries(shapes):
+    """The result with namedtuple entries and torch.Size shapes read as the plain tuples they are."""
+    if type(shapes) is not list:
+        return shapes
+    return [(entry[0], tuple(entry[1]) if isinstance(entry[1], tuple) else entry[1])
+            if isinstance(entry, tuple) and len(entry) == 2 else entry for entry in shapes]
+
+
+_SHAPE_PARTS = tuple(part for part in _PARTS if not part.startswith("lazy")) + ("conv",)
+
+
+def _shape_model(spec: dict, channels: bool) -> nn.Module:
+    if channels:
+        model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.MaxPool2d(2), nn.Flatten(),
+                              nn.Linear(8, _WIDTH))
+    else:
+        model = nn.Sequential(nn.Linear(2, _WIDTH))
+    for part in spec["parts"]:
+        model.append(_PARTS[part]() if part != "conv" else nn.Sequential(
+            nn.Unflatten(1, (1, _WIDTH)), nn.Conv1d(1, 2, 2), nn.Flatten()))
+        if part == "conv":
+            model.append(nn.LazyLinear(_WIDTH) if spec["modes"][0] else nn.Linear(2 * (_WIDTH - 1), _WIDTH))
+    for module, training in zip(model.modules(), spec["modes"] * 4, strict=False):
+        module.training = training
+    return model
+
+
+@differential.scenario(
+    "output_shapes",
+    cases=lambda st: st.fixed_dictionaries({
+        "spec": _model_specs(st, _SHAPE_PARTS), "batch": st.integers(1, 3), "channels": st.booleans(),
+        "kind": st.sampled_from(("tuple", "tuple", "list", "size")),
+        "bad": st.sampled_from((None,) * 6 + (0, -1, 2.0)), "explode": st.sampled_from((False,) * 5 + (True,))}),
+    edge=lambda: [
+        {"spec": {"parts": ["bn", "twice"], "modes": [True]}, "batch": 1, "channels": False, "kind": "tuple",
+         "bad": None, "explode": False},
+        {"spec": {"parts": ["nested", "dropout", "bn"], "modes": [True, False]}, "batch": 2, "channels": True,
+         "kind": "list", "bad": None, "explode": False},
+        {"spec": {"parts": ["bn"], "modes": [False, True]}, "batch": 2, "channels": False, "kind": "size",
+         "bad": None, "explode": True},
+        {"spec": {"parts": ["relu"], "modes": [True]}, "batch": 2, "channels": False, "kind": "tuple", "bad": 0,
+         "explode": False},
+    ],
+    count=30,
+)
+def output_shapes_outcome(impl, spec, batch, channels, kind, bad, explode):
+    model = _shape_model(spec, channels)
+    if explode:
+        model.append(Explode())
+    shape = [batch, 1, 4, 4] if channels else [batch, 2]
+    if bad is not None:
+        shape[-1] = bad
+    argument = {"tuple": tuple, "list": list, "size": torch.Size}[kind](shape) if bad is None else tuple(shape)
+    before_hooks = hooks.hook_counts(model)
+    before = _buffers(model)
+    lazy = bool(_lazy_tensors(model))
+    result = _attempt(impl.output_shapes, model, argument)
+    return {"result": _entries(result), "modes after the call": _modes(model),
+            "autograd enabled after the call": torch.is_grad_enabled(),
+            "hooks left": {name: count for name, count in hooks.hook_counts(model).items()
+                           if count != before_hooks.get(name, 0)},
+            "buffers kept their values": lazy or all(
+                torch.equal(b, before[name]) for name, b in _buffers(model).items() if name in before)}
+
+
+@differential.scenario(
+    "LazyCNN",
+    cases=lambda st: st.fixed_dictionaries({
+        "num_classes": st.integers(1, 12), "batch": st.integers(0, 3), "height": st.integers(16, 33),
+        "width": st.integers(16, 33)}),
+    edge=lambda: [{"num_classes": 10, "batch": 2, "height": 28, "width": 28},
+                  {"num_classes": 10, "batch": 2, "height": 32, "width": 32},
+                  {"num_classes": 3, "batch": 0, "height": 28, "width": 28},
+                  {"num_classes": 1, "batch": 1, "height": 16, "width": 16},
+                  {"num_classes": 4, "batch": 3, "height": 17, "width": 30}],
+    count=12,
+)
+def lazy_cnn_outcome(impl, num_classes, batch, height, width):
+    model = impl.LazyCNN(num_classes)
+    lazy_before = bool(_lazy_tensors(model))
+    convs = bool(checks.submodules(model, nn.Conv2d))
+    x = torch.randn(batch, 1, height, width)
+    out = model(x)
+    outcome = {"uninitialised parameters before the first call": lazy_before, "has Conv2d layers": convs,
+               "output shape": tuple(out.shape), "output dtype": out.dtype,
+               "uninitialised after the first call": bool(_lazy_tensors(model)),
+               "rows sum to 1 (probabilities, not logits)": bool(
+                   batch and num_classes > 1 and torch.allclose(out.detach().sum(1), torch.ones(batch), atol=1e-4))}
+    if batch:
+        model.eval()
+        with torch.no_grad():
+            whole, part = model(x), model(x[-1:])
+        outcome["each image's logits depend on that image only"] = bool(torch.allclose(part, whole[-1:], 1e-4, 1e-5))
+        model.train()
+        model(x).sum().backward()
+        outcome["parameters without a gradient"] = sum(p.grad is None for p in model.parameters())
+    return outcome
+
+
+@pytest.mark.kata("LazyMLP")
+@pytest.mark.points(2)
+def test_lazy_mlp_agrees_with_the_reference_on_generated_cases(impl):
+    lazy_mlp_outcome.check(impl)
+
+
+@pytest.mark.kata("materialize")
+@pytest.mark.points(2)
+def test_materialize_agrees_with_the_reference_on_generated_models(impl):
+    materialize_outcome.check(impl)
+
+
+@pytest.mark.kata("lazy_parameter_count")
+@pytest.mark.points(2)
+def test_lazy_parameter_count_agrees_with_the_reference_on_generated_models(impl):
+    lazy_parameter_count_outcome.check(impl)
+
+
+@pytest.mark.kata("output_shapes")
+@pytest.mark.points(2)
+def test_output_shapes_agrees_with_the_reference_on_generated_models(impl):
+    output_shapes_outcome.check(impl)
+
+
+@pytest.mark.kata("LazyCNN")
+@pytest.mark.points(2)
+def test_lazy_cnn_agrees_with_the_reference_on_generated_cases(impl):
+    lazy_cnn_outcome.check(impl)

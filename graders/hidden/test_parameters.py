@@ -2,12 +2,14 @@
 
 import copy
 import itertools
+import math
 
 import pytest
 import torch
 from torch import nn
 
 from torchkata import checks
+from torchkata.graderkit import differential
 
 
 class SharedNet(nn.Module):
@@ -474,3 +476,306 @@ def test_grad_norms_after_zero_grad(impl):
         not wrong, f"grad_norms(model) after zero_grad() gave {wrong}; expected None for every parameter.",
         "After zero_grad() every p.grad is None: report None, not 0.",
     )
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+
+class _Net(nn.Module):
+    """A model generated from plain options: a Linear chain, a layer used twice, a head tied to an
+    embedding, a BatchNorm with buffers, a parameter of the root itself (0-dim when root == 1), an
+    unused layer. Names such as ``head.body.weight`` make prefixes interesting."""
+
+    def __init__(self, widths, share, tie, norm, root, unused) -> None:
+        super().__init__()
+        if root:
+            values = torch.linspace(0.5, 1.5, root)
+            self.scale = nn.Parameter(values.reshape(()) if root == 1 else values)
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:], strict=False):
+            layers += [nn.Linear(a, b), nn.Tanh()]
+        if share:
+            square = nn.Linear(widths[-1], widths[-1])
+            layers += [square, nn.Tanh(), square, nn.Tanh()]
+        self.body = nn.Sequential(*layers)
+        head: dict[str, nn.Module] = {"body": nn.Linear(widths[-1], 2)}
+        if norm:
+            head["norm"] = nn.BatchNorm1d(widths[-1])
+        self.head = nn.ModuleDict(head)
+        if tie:
+            self.embed = nn.Embedding(2, widths[-1])
+            self.head["body"].weight = self.embed.weight
+        if unused:
+            self.unused = nn.Linear(2, 3)
+        self.register_buffer("mask", torch.ones(3))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if hasattr(self, "scale"):
+            x = x * self.scale.sum()
+        h = self.body(x)
+        if "norm" in self.head:
+            h = self.head["norm"](h)
+        out = self.head["body"](h)
+        if hasattr(self, "embed"):
+            out = out + self.embed(torch.zeros(1, dtype=torch.long, device=x.device)).sum()
+        return out
+
+
+def _net_specs(st):
+    return st.fixed_dictionaries({
+        "widths": st.lists(st.integers(1, 4), min_size=1, max_size=4),
+        "share": st.booleans(), "tie": st.booleans(), "norm": st.booleans(),
+        "root": st.integers(0, 3), "unused": st.booleans(),
+        "frozen": st.lists(st.booleans(), max_size=8),
+        "double": st.booleans(),
+    })
+
+
+_EDGE_SPEC = {"widths": [3], "share": False, "tie": False, "norm": False, "root": 0, "unused": False,
+              "frozen": [], "double": False}
+_FULL_SPEC = {"widths": [3, 4], "share": True, "tie": True, "norm": True, "root": 1, "unused": True,
+              "frozen": [False, True, False, False, True], "double": False}
+
+
+def _build(spec: dict, device: str = "cpu") -> _Net:
+    model = _Net(spec["widths"], spec["share"], spec["tie"], spec["norm"], spec["root"], spec["unused"])
+    if spec["double"]:
+        model.double()
+    model.to(device)  # built on the CPU: random ops on meta tensors import torch._dynamo (seconds)
+    for p, frozen in zip(model.parameters(), spec["frozen"], strict=False):
+        p.requires_grad_(not frozen)
+    return model
+
+
+def _attempt(fn, *args, **kwargs):
+    """fn's result, or the record of what it raised, so that the state after a failure is observed too."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except checks.GradingError:
+        raise
+    except Exception as error:  # noqa: BLE001 - part of the outcome
+        return differential.raised(error)
+
+
+def _flags(model: nn.Module) -> dict[str, bool]:
+    return {name: p.requires_grad for name, p in model.named_parameters()}
+
+
+def _values(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {name: t.detach().clone() for name, t in model.state_dict(keep_vars=True).items()}
+
+
+def _argument(kind: str, model: nn.Module):
+    """What is passed as the model: the model, or something that is not an nn.Module."""
+    return {"model": model, "list": list(model.parameters()), "tensor": torch.zeros(3), "none": None}[kind]
+
+
+@differential.scenario(
+    "count_parameters",
+    cases=lambda st: st.fixed_dictionaries({
+        "spec": _net_specs(st), "trainable_only": st.booleans(),
+        "device": st.sampled_from(("cpu", "meta")), "argument": st.sampled_from(("model",) * 6 + ("list", "tensor"))}),
+    edge=lambda: [
+        {"spec": _EDGE_SPEC, "trainable_only": False, "device": "cpu", "argument": "model"},
+        {"spec": {**_FULL_SPEC, "frozen": [True] * 9}, "trainable_only": True, "device": "cpu", "argument": "model"},
+        {"spec": _FULL_SPEC, "trainable_only": True, "device": "meta", "argument": "model"},
+        {"spec": _FULL_SPEC, "trainable_only": False, "device": "cpu", "argument": "list"},
+        {"spec": _EDGE_SPEC, "trainable_only": False, "device": "cpu", "argument": "none"},
+    ],
+    count=30,
+)
+def count_parameters_outcome(impl, spec, trainable_only, device, argument):
+    model = _build(spec, device)
+    before = _values(model) if device == "cpu" else None
+    count = _attempt(impl.count_parameters, _argument(argument, model), trainable_only=trainable_only)
+    return {"result": count, "requires_grad after the call": _flags(model),
+            "values unchanged": before is None or all(
+                torch.equal(t, before[name]) for name, t in _values(model).items())}
+
+
+def _rows(table):
+    """The table with namedtuple rows and torch.Size shapes read as the plain tuples they are."""
+    if type(table) is not list:
+        return table
+    rows = []
+    for row in table:
+        if isinstance(row, tuple):
+            row = tuple(row)
+            if len(row) == 4 and isinstance(row[1], tuple):
+                row = (row[0], tuple(row[1]), row[2], row[3])
+        rows.append(row)
+    return rows
+
+
+@differential.scenario(
+    "parameter_table",
+    cases=lambda st: st.fixed_dictionaries({"spec": _net_specs(st), "device": st.sampled_from(("cpu", "meta"))}),
+    edge=lambda: [{"spec": _EDGE_SPEC, "device": "cpu"}, {"spec": _FULL_SPEC, "device": "cpu"},
+                  {"spec": {**_FULL_SPEC, "frozen": [True] * 9, "root": 3}, "device": "meta"}],
+    count=25,
+)
+def parameter_table_outcome(impl, spec, device):
+    model = _build(spec, device)
+    table = impl.parameter_table(model)
+    return {"result": _rows(table), "requires_grad after the call": _flags(model)}
+
+
+@differential.scenario(
+    "TiedMLP",
+    cases=lambda st: st.fixed_dictionaries({
+        "dim": st.integers(1, 6), "batch": st.integers(0, 4), "double": st.booleans(),
+        "upstream": differential.tensors(st, shape=(4, 1), low=-2, high=2)}),
+    edge=lambda: [
+        {"dim": 1, "batch": 1, "double": False, "upstream": torch.ones(4, 1)},
+        {"dim": 8, "batch": 0, "double": False, "upstream": torch.ones(4, 1)},
+        {"dim": 0, "batch": 2, "double": False, "upstream": torch.ones(4, 1)},
+        {"dim": -3, "batch": 2, "double": False, "upstream": torch.ones(4, 1)},
+        {"dim": 2.5, "batch": 2, "double": False, "upstream": torch.ones(4, 1)},
+    ],
+    count=20,
+    tolerances={torch.float32: (1e-4, 1e-5)},
+)
+def tied_mlp_outcome(impl, dim, batch, double, upstream):
+    model = impl.TiedMLP(dim)
+    differential.fill_by_shape_(model)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.shape == (1,):
+                p.sub_(1.0)  # the output bias (by shape, so any style agrees) negative: logits of both signs
+    dtype = torch.float64 if double else torch.float32
+    model.to(dtype)
+    x = torch.linspace(-2.0, 2.0, batch * 4, dtype=dtype).reshape(batch, 4) * torch.tensor([1.0, -0.5, 0.7, -1.3],
+                                                                                               dtype=dtype)
+    out = model(x)
+    (out * upstream[:batch].to(dtype)).sum().backward()
+    by_shape: dict[tuple[int, ...], list[torch.Tensor]] = {}
+    for p in model.parameters():
+        by_shape.setdefault(tuple(p.shape), []).append(p.grad if p.grad is not None else torch.zeros_like(p))
+    # Two parameters of one shape (the biases of Linear(4, dim) and of the shared layer) have no order
+    # that holds in every style: compare the sum and the sum of squares of their gradients.
+    grads = {str(shape): (torch.stack(found).sum(0), torch.stack(found).pow(2).sum(0))
+             for shape, found in sorted(by_shape.items())}
+    return {"output": out.detach(), "parameter shapes": differential.parameter_shapes(model),
+            "parameter entries": sum(p.numel() for p in model.parameters()),
+            "gradients by shape (sum, sum of squares)": grads,
+            "parameters without a gradient": sum(p.grad is None for p in model.parameters())}
+
+
+def _prefixes(kind: str, names: list):
+    if kind == "str":
+        return names[0] if names else ""
+    if kind == "tuple":
+        return tuple(names)
+    if kind == "generator":
+        return (name for name in names)
+    return list(names)
+
+
+_PREFIX_POOL = ("body", "body.0", "body.1", "head", "head.body", "head.norm", "head.norm.weight", "embed",
+                "scale", "", "b", "unused.bias", "body.0.weight", "missing")
+
+
+@differential.scenario(
+    "freeze_",
+    cases=lambda st: st.fixed_dictionaries({
+        "spec": _net_specs(st),
+        "prefixes": st.lists(st.sampled_from(_PREFIX_POOL), max_size=3),
+        "kind": st.sampled_from(("list", "tuple", "str", "generator")),
+        "bad": st.sampled_from((None,) * 5 + (3, 1.5))}),
+    edge=lambda: [
+        {"spec": _FULL_SPEC, "prefixes": [], "kind": "list", "bad": None},
+        {"spec": _FULL_SPEC, "prefixes": ["body"], "kind": "str", "bad": None},
+        {"spec": _FULL_SPEC, "prefixes": ["head", "body.0"], "kind": "generator", "bad": None},
+        {"spec": _FULL_SPEC, "prefixes": [""], "kind": "tuple", "bad": None},
+        {"spec": _FULL_SPEC, "prefixes": ["body", "head"], "kind": "list", "bad": 3},
+    ],
+    count=30,
+)
+def freeze_outcome(impl, spec, prefixes, kind, bad):
+    model = _build(spec)
+    originals = dict(model.named_parameters())
+    before = _values(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    names = list(prefixes) + ([bad] if bad is not None else [])
+    frozen = _attempt(impl.freeze_, model, _prefixes(kind, names))
+    # What an optimizer built before the call does now: frozen parameters take no gradient, so no step.
+    model.train()
+    x = torch.linspace(-1.0, 1.0, 3 * spec["widths"][0], dtype=torch.float64 if spec["double"] else torch.float32)
+    out = model(x.reshape(3, -1))
+    if out.requires_grad:
+        out.pow(2).sum().backward()
+    optimizer.step()
+    return {"result": frozen,
+            "requires_grad of the original Parameters": {name: p.requires_grad for name, p in originals.items()},
+            "the same Parameter objects": [id(p) for p in model.parameters()] == [id(p) for p in originals.values()],
+            "changed by a step of an optimizer built before": {
+                name: not torch.equal(p.detach(), before[name]) for name, p in originals.items()}}
+
+
+@differential.scenario(
+    "grad_norms",
+    cases=lambda st: st.fixed_dictionaries({
+        "spec": _net_specs(st), "after": st.sampled_from(("backward", "backward", "zeros", "none", "nothing")),
+        "scale": st.floats(0.5, 8.0)}),
+    edge=lambda: [{"spec": _FULL_SPEC, "after": "backward", "scale": 1.0},
+                  {"spec": _FULL_SPEC, "after": "zeros", "scale": 1.0},
+                  {"spec": _FULL_SPEC, "after": "none", "scale": 1.0},
+                  {"spec": {**_FULL_SPEC, "double": True, "frozen": []}, "after": "backward", "scale": 8.0}],
+    count=25,
+    tolerances={torch.float32: (1e-3, 1e-4), torch.float64: (1e-4, 1e-6)},
+)
+def grad_norms_outcome(impl, spec, after, scale):
+    model = _build(spec)
+    dtype = torch.float64 if spec["double"] else torch.float32
+    x = torch.linspace(-1.0, 1.0, 3 * spec["widths"][0], dtype=dtype).reshape(3, -1)
+    out = model(x)
+    if after != "nothing" and out.requires_grad:
+        (out * scale).pow(2).sum().backward()
+    if after in ("zeros", "none"):
+        model.zero_grad(set_to_none=after == "none")
+    grads = {name: None if p.grad is None else p.grad.clone() for name, p in model.named_parameters()}
+    norms = impl.grad_norms(model)
+    if type(norms) is not dict and isinstance(norms, dict):
+        norms = dict(norms)  # an OrderedDict is a dict too
+    if type(norms) is not dict:
+        return {"result": norms}
+    # Types exactly, values with a tolerance: float32 gradients differ in their last bits between thread counts.
+    return {"result types": {str(name): type(value).__name__ for name, value in norms.items()},
+            "key order": [str(name) for name in norms],
+            "norms": torch.tensor([value if type(value) is float else math.nan for value in norms.values()],
+                                  dtype=torch.float64),
+            "grads after the call": {name: None if p.grad is None else p.grad for name, p in model.named_parameters()},
+            "grads unchanged": all((p.grad is None) == (grads[name] is None) and (
+                p.grad is None or torch.equal(p.grad, grads[name])) for name, p in model.named_parameters())}
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(2)
+def test_count_parameters_agrees_with_the_reference_on_generated_models(impl):
+    count_parameters_outcome.check(impl)
+
+
+@pytest.mark.kata("parameter_table")
+@pytest.mark.points(2)
+def test_parameter_table_agrees_with_the_reference_on_generated_models(impl):
+    parameter_table_outcome.check(impl)
+
+
+@pytest.mark.kata("TiedMLP")
+@pytest.mark.points(2)
+def test_tied_mlp_agrees_with_the_reference_on_generated_cases(impl):
+    tied_mlp_outcome.check(impl)
+
+
+@pytest.mark.kata("freeze_")
+@pytest.mark.points(2)
+def test_freeze_agrees_with_the_reference_on_generated_models(impl):
+    freeze_outcome.check(impl)
+
+
+@pytest.mark.kata("grad_norms")
+@pytest.mark.points(2)
+def test_grad_norms_agrees_with_the_reference_on_generated_models(impl):
+    grad_norms_outcome.check(impl)

@@ -11,13 +11,18 @@ class LazyMLP(nn.Sequential):
 
 
 def materialize(model, *example_inputs):
-    was = model.training
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"materialize needs an nn.Module, got {type(model).__name__}")
+    if not example_inputs:
+        raise ValueError("materialize needs at least one example input")
+    was = {name: module.training for name, module in model.named_modules()}
     model.train(False)
     try:
         with torch.no_grad():
             model(*example_inputs)
     finally:
-        model.train(was)
+        for name, module in model.named_modules():
+            module.training = was[name]
     return model
 
 
@@ -39,11 +44,19 @@ def output_shapes(model, input_shape):
         if id(module) in names:
             result.append((names[id(module)], torch.Size(output.shape)))
 
+    shape = tuple(input_shape)
+    if any(type(size) is not int or size < 1 for size in shape):
+        raise ValueError(f"output_shapes needs positive sizes, got {input_shape}")
+    was = {name: module.training for name, module in model.named_modules()}
     handle = register_module_forward_hook(hook)
+    model.train(False)
     try:
-        model(torch.randn(*input_shape))
+        with torch.no_grad():
+            model(torch.zeros(*shape))
     finally:
         handle.remove()
+        for name, module in model.named_modules():
+            module.training = was[name]
     return result
 
 
