@@ -15,7 +15,11 @@ def _check_positive_int(name: str, value: object) -> None:
 
 
 class CenteredLayer(nn.Module):
-    """Subtracts the mean of all entries: X - X.mean(). No parameters."""
+    """Subtracts the mean of all entries: X - X.mean(). No parameters.
+
+    The result is a new tensor with X's shape, dtype and device (X itself is left unchanged);
+    gradients flow through the mean as well.
+    """
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
@@ -26,7 +30,12 @@ class CenteredLayer(nn.Module):
 
 
 class MyLinear(nn.Module):
-    """relu(X @ weight + bias) with parameters weight (in_units, units) and bias (units,)."""
+    """relu(X @ weight + bias) with parameters weight (in_units, units) and bias (units,).
+
+    Exactly these two parameters, registered under those names; no buffers. X has shape
+    (..., in_units) and the dtype of the parameters; the result has shape (..., units).
+    in_units or units not a positive int: TypeError / ValueError naming it.
+    """
 
     def __init__(self, in_units: int, units: int) -> None:
         super().__init__()
@@ -48,7 +57,12 @@ class MyLinear(nn.Module):
 
 
 class Swish(nn.Module):
-    """x * sigmoid(beta * x); beta is a trainable scalar Parameter only when learnable=True."""
+    """x * sigmoid(beta * x); beta is a trainable scalar Parameter only when learnable=True.
+
+    learnable=True: exactly one parameter, beta (one element, starting at the given beta), which
+    forward uses so that it gets a gradient. learnable=False: no parameters at all. The result has
+    X's shape and dtype (X of at least one dim; convert the module with .to(dtype) for other dtypes).
+    """
 
     def __init__(self, beta: float = 1.0, learnable: bool = False) -> None:
         super().__init__()
@@ -66,7 +80,14 @@ class Swish(nn.Module):
 
 
 class MyDropout(nn.Module):
-    """Inverted dropout: in train mode zero each entry with probability p and scale the rest by 1/(1-p)."""
+    """Inverted dropout: in train mode zero each entry with probability p and scale the rest by 1/(1-p).
+
+    p: a number with 0 <= p < 1 (p = 0 is valid and drops nothing); otherwise ValueError, or
+    TypeError when it is not a number, naming p. In train mode every entry is dropped on its own
+    (a fresh mask per call, drawn on X's device, so a ``meta`` input works too) and each kept entry
+    becomes X / (1 - p); in eval mode the values of X come back unchanged. The result has X's
+    shape, dtype and device; X itself is never modified; the mode of the module is left alone.
+    """
 
     def __init__(self, p: float) -> None:
         super().__init__()
@@ -97,7 +118,11 @@ class SelfAttention(nn.Module):
 
     Query, key and value are linear projections of x (three nn.Linear(d_model, d_model), or one
     fused nn.Linear(d_model, 3 * d_model)); there is no output projection. forward(x, mask)
-    takes an optional bool mask of shape (T, T) or (B, T, T) where True means "may attend".
+    takes an optional bool mask of shape (T, T) or (B, T, T) where True means "may attend";
+    every query may attend to at least one key. A mask that is not a bool tensor raises
+    TypeError; a mask of another shape raises ValueError (both naming mask). Any batch size
+    works, 0 included; the result has x's dtype (the module converted with .to(dtype)).
+    x and mask are left unchanged.
     """
 
     def __init__(self, d_model: int) -> None:
@@ -129,7 +154,11 @@ class SelfAttention(nn.Module):
 
 
 class TensorReduction(nn.Module):
-    """y[b, k] = sum over i, j of weight[i, j, k] * x[b, i] * x[b, j], for x of shape (B, in_features)."""
+    """y[b, k] = sum over i, j of weight[i, j, k] * x[b, i] * x[b, j], for x of shape (B, in_features).
+
+    One parameter, weight, of shape (in_features, in_features, out_features), and nothing else.
+    Any batch size B works, 0 included; the result (B, out_features) has x's dtype.
+    """
 
     def __init__(self, in_features: int, out_features: int) -> None:
         super().__init__()
@@ -150,7 +179,11 @@ class TensorReduction(nn.Module):
 
 
 class FourierHalf(nn.Module):
-    """The first n // 2 coefficients of torch.fft.fft along the last dim (of length n). No parameters."""
+    """The first n // 2 coefficients of torch.fft.fft along the last dim (of length n >= 1). No parameters.
+
+    The result is complex: complex64 for float32 input, complex128 for float64; the other dims
+    are kept (an empty batch too); it is differentiable in X.
+    """
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
@@ -161,7 +194,12 @@ class FourierHalf(nn.Module):
 
 
 class MyLayerNorm(nn.Module):
-    """Layer normalisation over the last dim, like nn.LayerNorm(features, eps)."""
+    """Layer normalisation over the last dim, like nn.LayerNorm(features, eps).
+
+    Two parameters of shape (features,): a weight that starts at ones and a bias that starts at
+    zeros; eps is added to the population variance inside the square root. Only the last dim
+    is normalised, whatever the number of leading dims (0 samples included).
+    """
 
     def __init__(self, features: int, eps: float = 1e-5) -> None:
         super().__init__()

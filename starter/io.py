@@ -13,7 +13,12 @@ PathLike = str | os.PathLike[str]
 
 
 def save_tensors(path: PathLike, tensors: dict[str, torch.Tensor]) -> None:
-    """Write a dict of named tensors to ``path``; it reloads with ``torch.load(path, weights_only=True)``."""
+    """Write a dict of named tensors to ``path``; it reloads with ``torch.load(path, weights_only=True)``.
+
+    The file holds a dict with the same names and tensors (values, shapes and dtypes as they are).
+    ``tensors`` must be a dict mapping str names to tensors: anything else raises TypeError naming
+    ``tensors`` before anything is written (a file already at ``path`` stays as it was).
+    """
     # TODO: check that tensors is a dict mapping str names to torch.Tensor values (raise
     #   TypeError naming "tensors" and the bad entry otherwise), then torch.save a plain dict
     #   of them to path, so the names come back with the tensors.
@@ -21,7 +26,12 @@ def save_tensors(path: PathLike, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def load_tensors(path: PathLike) -> dict[str, torch.Tensor]:
-    """The dict of named tensors stored at ``path``, loaded with ``weights_only=True``."""
+    """The dict of named tensors stored at ``path``, loaded with ``weights_only=True``.
+
+    Names, values, shapes and dtypes come back as they were saved. A file that holds anything but
+    tensors and plain containers (pickled code, say) is refused with the error torch.load raises
+    with weights_only=True (pickle.UnpicklingError), and nothing in it runs.
+    """
     # TODO: torch.load(path, weights_only=True): the safe unpickler that accepts tensors and
     #   plain containers but refuses to run code hidden in the file.
     raise NotImplementedError('load_tensors: not written yet, see the TODO above this line')
@@ -38,6 +48,13 @@ def save_checkpoint(
     """Atomically write a checkpoint holding state_dicts only, plus ``epoch`` and ``extra``.
 
     Either the old file at ``path`` or the complete new one exists, never a half-written file.
+    The checkpoint loads with ``torch.load(path, weights_only=True)`` and holds model.state_dict(),
+    optimizer.state_dict(), scheduler.state_dict() when a scheduler is given, epoch and every
+    extra value under its name. ``epoch`` must be a non-negative int (a bool is not): TypeError or
+    ValueError naming it, before anything is written. When writing fails (an extra value that
+    cannot be saved, a full disk) the error propagates, the old file at ``path`` is untouched and
+    no temporary file is left behind. The model, optimizer and scheduler are left as they were
+    (values, modes of every submodule).
     """
     # TODO: check epoch (a non-negative int: TypeError/ValueError naming "epoch"). Build a dict
     #   of plain data: model.state_dict(), optimizer.state_dict(), the scheduler's state_dict()
@@ -56,7 +73,11 @@ def load_checkpoint(
 ) -> dict[str, Any]:
     """Restore model (and optimizer, scheduler) in place from a save_checkpoint file.
 
-    Returns ``{"epoch": epoch, **extra}``.
+    Returns a new dict ``{"epoch": epoch, **extra}``. Loads with ``weights_only=True`` and passes
+    ``map_location`` on to torch.load (a checkpoint saved on a GPU loads on a CPU-only machine).
+    The model is loaded strictly: a missing, unexpected or mis-shaped key raises. A scheduler given
+    for a checkpoint saved without one raises ValueError. The modes of the model's submodules are
+    left as they were; continuing training after the load takes the same steps as never stopping.
     """
     # TODO: torch.load(path, map_location=map_location, weights_only=True), then call
     #   load_state_dict on the model (strict, so a missing key raises), the optimizer and the
@@ -69,7 +90,14 @@ def reuse_layers_(
 ) -> list[str]:
     """Copy into ``dst_model``, in place, the entries of ``src_state_dict`` whose key starts with a prefix.
 
-    Returns the keys copied, in ``src_state_dict`` order.
+    Returns the keys copied, a list in ``src_state_dict`` order. ``prefixes`` is any iterable of
+    str (a list, a tuple, a generator) or a single str; a key is selected when
+    ``key.startswith(prefix)`` for one of them (plain string prefixes: "1" also selects "10.weight").
+    Buffers are copied too. Every selected key is checked before anything is copied: a key that
+    dst_model lacks, or whose shape differs, raises ValueError naming it and leaves dst_model
+    unchanged. Values are copied into the existing tensors, so the Parameter objects, their
+    requires_grad and their .grad stay; src_state_dict is left unchanged and shares no memory
+    with dst_model afterwards.
     """
     # TODO: select the keys of src_state_dict that start with one of the prefixes
     #   (str.startswith accepts a tuple). Check each against dst_model.state_dict() (ValueError
@@ -79,8 +107,15 @@ def reuse_layers_(
 
 
 def export_for_inference(model: nn.Module, example_input: torch.Tensor, path: PathLike) -> None:
-    """Write ``model``, in eval mode, to a file that loads and runs without the model's Python class."""
+    """Write ``model``, in eval mode, to a file that loads and runs without the model's Python class.
+
+    The file loads with torch.export.load (or torch.jit.load) and, on inputs of example_input's
+    shape and dtype, gives what the model gives in eval mode. The model is left as it was: its
+    parameters and buffers, and the train/eval mode of every submodule (a model whose submodules
+    are in different modes gets each one's mode back).
+    """
     # TODO: put the model in eval mode (dropout off, batch norm on its running statistics),
     #   capture it with torch.export.export(model, (example_input,)) and write the program
-    #   with torch.export.save(program, path). Give the model its previous mode back.
+    #   with torch.export.save(program, path). Give every submodule its previous mode back
+    #   (remember each module's .training first: model.train(flag) would set them all alike).
     raise NotImplementedError('export_for_inference: not written yet, see the TODO above this line')

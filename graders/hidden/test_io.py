@@ -9,6 +9,7 @@ import inspect
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
-from torchkata.graderkit import errors, forbid, loading
+from torchkata.graderkit import differential, errors, forbid, loading
 
 SAFE_LOAD_HINT = "Save state_dicts (plain tensors in dicts), never the model or optimizer objects."
 
@@ -674,3 +675,464 @@ def test_export_runs_in_a_fresh_process_without_the_class(impl, tmp_path):
                 "Export the model in eval mode (model.eval()): dropout off, batch norm on its running statistics.",
                 rtol=1e-4, atol=1e-5,
             )
+
+
+# ---------------------------------------------------------------- differential: every observable against the reference
+#
+# Each scenario works in a private temporary directory built inside the observation, builds the models,
+# optimizers and schedulers from plain case values, and records what the docstrings fix: what came back or
+# what was raised, the files left in the directory (also after a failure), what the files hold (by
+# structure, never by the student's key names), and the state of every object passed in afterwards.
+
+NAMES = ("weight", "bias", "steps", "mask", "w0", "running_mean", "a.b")
+TENSOR_DTYPES = (torch.float16, torch.float32, torch.float64, torch.int64, torch.bool)
+
+
+def _attempt(fn, *args, **kwargs) -> Any:
+    """What fn returns, or the record of what it raised (the observation goes on after a failure)."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
+        if isinstance(error, NotImplementedError | checks.GradingError):
+            raise
+        return differential.raised(error)
+
+
+def _files(directory: Path) -> list[str]:
+    return sorted(os.listdir(directory))
+
+
+def _plain(value: Any) -> Any:
+    """A Mapping as a plain dict (an OrderedDict is a dict too), anything else as it is."""
+    return {key: value[key] for key in value} if isinstance(value, Mapping) else value
+
+
+def _record(value: Any) -> Any:
+    """A state_dict as the comparison takes it: every Mapping a plain dict with str keys, all the way down."""
+    if isinstance(value, Mapping):
+        return {str(key): _record(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_record(item) for item in value)
+    return value
+
+
+def _tensor_dicts(st):
+    return st.dictionaries(st.sampled_from(NAMES), st.sampled_from(TENSOR_DTYPES).flatmap(
+        lambda dtype: differential.tensors(st, dtype=dtype, min_dims=0, max_dims=3, min_side=0, max_side=4)),
+        max_size=4)
+
+
+def _tensor_argument(content: dict, bad: str) -> Any:
+    """The argument of a case: the dict itself, or a broken variant of it."""
+    if bad == "list":
+        return list(content.values())
+    if bad == "non-str key":
+        return {**content, 3: torch.ones(2)}
+    if bad == "non-tensor value":
+        return {**content, "values": [1.0, 2.0]}
+    if bad == "nested dict":
+        return {**content, "inner": {"w": torch.ones(2)}}
+    return dict(content)
+
+
+@differential.scenario(
+    "save_tensors",
+    cases=lambda st: st.fixed_dictionaries({
+        "content": _tensor_dicts(st), "existing": st.booleans(), "as_str": st.booleans(),
+        "bad": st.sampled_from(("", "", "", "list", "non-str key", "non-tensor value", "nested dict"))}),
+    edge=lambda: [{"content": {}, "existing": False, "as_str": False, "bad": ""},
+                  {"content": {"count": torch.tensor(17), "half": torch.ones(2, dtype=torch.float16)},
+                   "existing": True, "as_str": True, "bad": ""},
+                  {"content": {"w": torch.ones(2)}, "existing": False, "as_str": False, "bad": "non-str key"},
+                  {"content": {"w": torch.ones(2)}, "existing": True, "as_str": False, "bad": "non-tensor value"},
+                  {"content": {"w": torch.ones(2)}, "existing": False, "as_str": False, "bad": "list"}],
+    count=25,
+)
+def save_tensors_outcome(impl, content, existing, as_str, bad):
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        path = directory / "tensors.pt"
+        if existing:
+            torch.save({"old": torch.zeros(3)}, path)
+        old = path.read_bytes() if existing else None
+        argument = _tensor_argument(content, bad)
+        snapshot = copy.deepcopy(argument)
+        returned = _attempt(impl.save_tensors, str(path) if as_str else path, argument)
+        seen = {"returned": returned, "files afterwards": _files(directory),
+                "argument unchanged": _same(_plain(argument), _plain(snapshot))}
+        if path.is_file():
+            seen["old file untouched"] = old is not None and path.read_bytes() == old
+            if not seen["old file untouched"]:
+                seen["file holds"] = _plain(_attempt(torch.load, path, weights_only=True))
+        return seen
+
+
+@differential.scenario(
+    "load_tensors",
+    cases=lambda st: st.fixed_dictionaries({"content": _tensor_dicts(st), "payload": st.booleans(),
+                                            "as_str": st.booleans()}),
+    edge=lambda: [{"content": {}, "payload": False, "as_str": False},
+                  {"content": {"weight": torch.ones(2)}, "payload": True, "as_str": False},
+                  {"content": {"mask": torch.tensor([True, False]), "n": torch.tensor(3)}, "payload": False,
+                   "as_str": True}],
+    count=20,
+)
+def load_tensors_outcome(impl, content, payload, as_str):
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        path = directory / "tensors.pt"
+        marker = directory / "payload-ran"
+        torch.save({**content, "payload": _Payload(marker)} if payload else dict(content), path)
+        stored = path.read_bytes()
+        loaded = _attempt(impl.load_tensors, str(path) if as_str else path)
+        return {"returned": _plain(loaded), "the pickled call ran": marker.exists(),
+                "file unchanged": path.read_bytes() == stored, "files afterwards": _files(directory)}
+
+
+OPTIMIZERS = ("sgd", "sgd-momentum", "adam", "adamw", "rmsprop", "adagrad")
+SCHEDULERS = (None, "step", "exponential", "cosine")
+
+
+def _io_model(seed: int, frozen: bool, layers: int = 2) -> nn.Module:
+    torch.manual_seed(seed)
+    # Batch norm after the Tanh: a bias right before batch norm gets a zero gradient, all rounding noise.
+    model = nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.BatchNorm1d(5), nn.Linear(5, 2),
+                          *[nn.Linear(2, 2) for _ in range(layers - 2)])
+    if frozen:
+        model[0].bias.requires_grad_(False)
+    return model
+
+
+def _optimizer(kind: str, model: nn.Module) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return {
+        "sgd": lambda: torch.optim.SGD(params, lr=0.1),
+        "sgd-momentum": lambda: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        "adam": lambda: torch.optim.Adam(params, lr=0.05),
+        "adamw": lambda: torch.optim.AdamW(params, lr=0.05, amsgrad=True),
+        "rmsprop": lambda: torch.optim.RMSprop(params, lr=0.01, momentum=0.5, centered=True),
+        "adagrad": lambda: torch.optim.Adagrad(params, lr=0.1),
+    }[kind]()
+
+
+def _scheduler(kind: str | None, optimizer: torch.optim.Optimizer):
+    if kind is None:
+        return None
+    return {
+        "step": lambda: torch.optim.lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.5),
+        "exponential": lambda: torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=0.9),
+        "cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=5),
+    }[kind]()
+
+
+def _set_modes(model: nn.Module, mode: str) -> None:
+    model.train(mode != "eval")
+    if mode == "mixed":
+        model[2].eval()  # batch norm on its running statistics inside a model in train mode
+
+
+def _named_modes(model: nn.Module) -> list[tuple[str, bool]]:
+    return [(name, module.training) for name, module in model.named_modules()]
+
+
+def _train_steps(model, optimizer, scheduler, steps: int, start: int = 0) -> None:
+    generator = torch.Generator().manual_seed(100 + start)
+    modes = _named_modes(model)
+    model.train()
+    for _ in range(steps):
+        x, y = torch.randn(4, 3, generator=generator), torch.randn(4, model[-1].out_features, generator=generator)
+        optimizer.zero_grad()
+        F.mse_loss(model(x), y).backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+    for (_, training), module in zip(modes, model.modules(), strict=True):
+        module.training = training
+
+
+def _snapshot(model, optimizer, scheduler) -> Any:
+    return copy.deepcopy({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                          "scheduler": None if scheduler is None else scheduler.state_dict(),
+                          "modes": _named_modes(model),
+                          "requires_grad": [p.requires_grad for p in model.parameters()],
+                          "grads": [p.grad for p in model.parameters()]})
+
+
+def _holds_item(checkpoint: Any, key: str, value: Any) -> bool:
+    """Whether some dict inside the checkpoint holds value under key."""
+    return any(isinstance(node, Mapping) and key in node and _same(node[key], value) for node in _nodes(checkpoint))
+
+
+def _extras(st):
+    values = st.one_of(st.integers(-5, 10**6), st.floats(-1e3, 1e3, allow_nan=False), st.text(max_size=6),
+                       st.booleans(), st.none(), st.lists(st.integers(0, 9), max_size=3),
+                       differential.tensors(st, max_dims=2))
+    return st.dictionaries(st.sampled_from(("best_acc", "note", "history", "seed", "stats", "loss")), values,
+                           max_size=3)
+
+
+def _checkpoint_cases(st):
+    return st.fixed_dictionaries({
+        "optimizer": st.sampled_from(OPTIMIZERS), "scheduler": st.sampled_from(SCHEDULERS),
+        "steps": st.integers(0, 3), "epoch": st.one_of(st.integers(0, 10**6), st.sampled_from((-1, True, 2.0, "3"))),
+        "extra": _extras(st), "existing": st.booleans(), "frozen": st.booleans(),
+        "mode": st.sampled_from(("train", "eval", "mixed")), "broken": st.booleans()})
+
+
+def _checkpoint_edge() -> list[dict[str, Any]]:
+    base = {"optimizer": "adam", "scheduler": "step", "steps": 2, "epoch": 13, "extra": {"best_acc": 0.8125},
+            "existing": True, "frozen": False, "mode": "train", "broken": False}
+    return [base, {**base, "broken": True}, {**base, "broken": True, "existing": False},
+            {**base, "epoch": True}, {**base, "epoch": -1, "existing": False}, {**base, "epoch": 0},
+            {**base, "mode": "mixed", "scheduler": None, "optimizer": "rmsprop", "frozen": True, "steps": 0},
+            {**base, "mode": "eval", "extra": {}, "optimizer": "sgd-momentum"}]
+
+
+@differential.scenario("save_checkpoint", cases=_checkpoint_cases, edge=_checkpoint_edge, count=30)
+def save_checkpoint_outcome(impl, optimizer, scheduler, steps, epoch, extra, existing, frozen, mode, broken):
+    model = _io_model(0, frozen)
+    objects = (model, _optimizer(optimizer, model))
+    objects += (_scheduler(scheduler, objects[1]),)
+    _train_steps(*objects, steps)
+    _set_modes(model, mode)
+    before = _snapshot(*objects)
+    extras = {**extra, "broken": _Unpicklable()} if broken else dict(extra)
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        path = directory / "checkpoint.pt"
+        if existing:
+            torch.save({"old": torch.zeros(3)}, path)
+        old = path.read_bytes() if existing else None
+        returned = _attempt(impl.save_checkpoint, path, objects[0], objects[1], epoch, objects[2], **extras)
+        seen = {"returned": returned, "files afterwards": _files(directory),
+                "model, optimizer and scheduler unchanged": _same(_snapshot(*objects), before)}
+        if path.is_file() and path.read_bytes() != old:
+            loaded = _attempt(torch.load, path, weights_only=True)
+            seen["the file holds"] = {
+                "model.state_dict()": _holds(loaded, before["model"]),
+                "optimizer.state_dict()": _holds(loaded, before["optimizer"]),
+                "scheduler.state_dict()": before["scheduler"] is None or _holds(loaded, before["scheduler"]),
+                "epoch": _holds(loaded, epoch),
+                "every extra value under its name": all(_holds_item(loaded, k, v) for k, v in extra.items())}
+        else:
+            seen["old file untouched"] = old is not None and path.is_file() and path.read_bytes() == old
+        return seen
+
+
+def _resume_cases(st):
+    return st.fixed_dictionaries({
+        "optimizer": st.sampled_from(OPTIMIZERS), "scheduler": st.sampled_from(SCHEDULERS),
+        "steps": st.integers(0, 3), "after": st.integers(1, 2), "epoch": st.integers(0, 99), "extra": _extras(st),
+        "frozen": st.booleans(), "mode": st.sampled_from(("train", "eval", "mixed")),
+        "give": st.sampled_from(("everything", "model only", "no scheduler", "scheduler only")),
+        "problem": st.sampled_from(("", "", "", "one more layer", "a key missing", "saved on a GPU"))})
+
+
+def _resume_edge() -> list[dict[str, Any]]:
+    base = {"optimizer": "adam", "scheduler": "step", "steps": 3, "after": 2, "epoch": 3, "extra": {"note": "x"},
+            "frozen": False, "mode": "train", "give": "everything", "problem": ""}
+    return [base, {**base, "steps": 0, "optimizer": "sgd-momentum"}, {**base, "scheduler": None},
+            {**base, "problem": "saved on a GPU"}, {**base, "problem": "a key missing"},
+            {**base, "problem": "one more layer", "give": "model only"},
+            {**base, "mode": "mixed", "frozen": True, "optimizer": "rmsprop", "scheduler": "cosine"}]
+
+
+def _drop_a_model_key(path: Path, model: nn.Module) -> None:
+    loaded = torch.load(path, weights_only=True)
+    for node in _nodes(loaded):
+        if isinstance(node, dict) and _same(node, model.state_dict()):
+            del node["3.bias"]
+            break
+    torch.save(loaded, path)
+
+
+@differential.scenario("load_checkpoint", cases=_resume_cases, edge=_resume_edge, count=30)
+def load_checkpoint_outcome(impl, optimizer, scheduler, steps, after, epoch, extra, frozen, mode, give, problem):
+    saved = _io_model(0, frozen)
+    saved_objects = (saved, _optimizer(optimizer, saved))
+    saved_objects += (_scheduler(scheduler, saved_objects[1]),)
+    _train_steps(*saved_objects, steps)
+    fresh = _io_model(1, frozen, layers=3 if problem == "one more layer" else 2)
+    fresh_objects = (fresh, _optimizer(optimizer, fresh))
+    fresh_objects += (_scheduler(scheduler or "step", fresh_objects[1]),)
+    _set_modes(fresh, mode)
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        path = directory / "checkpoint.pt"
+        real_tag = torch.serialization.location_tag
+        if problem == "saved on a GPU":  # every storage tagged as living on a GPU this machine lacks
+            torch.serialization.location_tag = lambda storage: f"cuda:{torch.cuda.device_count()}"
+        try:
+            impl.save_checkpoint(path, *saved_objects[:2], epoch, saved_objects[2], **extra)
+        finally:
+            torch.serialization.location_tag = real_tag
+        if problem == "a key missing":
+            _drop_a_model_key(path, saved)
+        files = _files(directory)
+        arguments = {"everything": fresh_objects, "model only": fresh_objects[:1], "no scheduler": fresh_objects[:2],
+                     "scheduler only": (fresh, None, fresh_objects[2])}[give]
+        returned = _attempt(impl.load_checkpoint, path, *arguments)
+        seen = {"returned": returned, "files unchanged": _files(directory) == files,
+                "modes afterwards": _named_modes(fresh)}
+    if isinstance(returned, dict) and differential.RAISED in returned:
+        return seen  # what a refused load leaves in the objects is not part of the contract
+    seen["model state"] = _record(fresh.state_dict())
+    if give != "model only":
+        seen["optimizer state"] = _record(fresh_objects[1].state_dict())
+    if give in ("everything", "scheduler only"):
+        seen["scheduler state"] = _record(fresh_objects[2].state_dict())
+    if problem or give != "everything":
+        return seen
+    _train_steps(*saved_objects, after, start=steps)
+    _train_steps(*fresh_objects, after, start=steps)
+    seen["resumed equals uninterrupted, bitwise"] = _same(fresh.state_dict(), saved.state_dict()) and _same(
+        fresh_objects[1].state_dict(), saved_objects[1].state_dict())
+    seen["model state after more steps"] = _record(fresh.state_dict())
+    return seen
+
+
+def _reuse_cases(st):
+    return st.fixed_dictionaries({
+        "layers": st.integers(2, 12), "batch_norm": st.booleans(),
+        "prefixes": st.lists(st.sampled_from(("0.", "1", "1.", "", "2.weight", "3.", "x", "10.")), max_size=3),
+        "container": st.sampled_from(("list", "tuple", "generator", "str")),
+        "problem": st.sampled_from(("", "", "another shape", "dst lacks the layer")),
+        "frozen": st.booleans(), "grads": st.booleans()})
+
+
+def _reuse_edge() -> list[dict[str, Any]]:
+    base = {"layers": 11, "batch_norm": True, "prefixes": ["1"], "container": "list", "problem": "",
+            "frozen": True, "grads": True}
+    return [base, {**base, "container": "generator", "prefixes": ["0.", "2.weight"]},
+            {**base, "container": "str", "prefixes": ["1."]}, {**base, "prefixes": []},
+            {**base, "prefixes": ["", "0."], "container": "tuple"},
+            {**base, "prefixes": ["0.", "3."], "problem": "another shape"},
+            {**base, "prefixes": ["0.", "10."], "problem": "dst lacks the layer", "container": "generator"}]
+
+
+def _reuse_network(layers: int, batch_norm: bool, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    modules = [nn.BatchNorm1d(4) if batch_norm and index == 1 else nn.Linear(4, 4) for index in range(layers)]
+    return nn.Sequential(*modules)
+
+
+@differential.scenario("reuse_layers_", cases=_reuse_cases, edge=_reuse_edge, count=30)
+def reuse_layers_outcome(impl, layers, batch_norm, prefixes, container, problem, frozen, grads):
+    source = _reuse_network(layers, batch_norm, 0)
+    if batch_norm:
+        with torch.no_grad():
+            source[1].running_mean.uniform_(-1, 1)
+            source[1].running_var.uniform_(0.5, 2)
+            source[1].num_batches_tracked.fill_(9)
+    state = {key: value.clone() for key, value in source.state_dict().items()}
+    if problem == "another shape":
+        state["3.weight"] = torch.ones(4, 5)
+    destination = _reuse_network(layers - 1 if problem == "dst lacks the layer" else layers, batch_norm, 1)
+    if frozen:
+        destination[0].weight.requires_grad_(False)
+    if grads:
+        destination(torch.ones(2, 4)).sum().backward()
+    objects = list(destination.parameters())
+    before = {"state": copy.deepcopy(destination.state_dict()), "grads": [copy.deepcopy(p.grad) for p in objects]}
+    src_before = copy.deepcopy(state)
+    argument = {"list": lambda: list(prefixes), "tuple": lambda: tuple(prefixes),
+                "generator": lambda: (prefix for prefix in prefixes), "str": lambda: "".join(prefixes[:1])}[container]()
+    returned = _attempt(impl.reuse_layers_, state, destination, argument)
+    seen = {"returned": returned, "dst state": _record(destination.state_dict()),
+            "same Parameter objects": [a is b for a, b in zip(objects, destination.parameters(), strict=True)],
+            "requires_grad": [p.requires_grad for p in destination.parameters()],
+            "grads unchanged": _same([p.grad for p in destination.parameters()], before["grads"]),
+            "src unchanged": _same(state, src_before)}
+    with torch.no_grad():
+        for value in state.values():
+            value.add_(100)
+    seen["dst independent of src afterwards"] = _same(destination.state_dict(), seen["dst state"])
+    return seen
+
+
+class _Exportable(nn.Module):
+    """Batch norm, dropout and a skip from the input, in a class the exported file must do without."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.ReLU(), nn.Dropout(0.5))
+        self.head = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.head(self.body(x)) + 0.5 * x[:, :2]
+
+
+@differential.scenario(
+    "export_for_inference",
+    edge=lambda: [{"mode": "train", "dtype": torch.float32}, {"mode": "eval", "dtype": torch.float64},
+                  {"mode": "mixed", "dtype": torch.float32}],
+)
+def export_for_inference_outcome(impl, mode, dtype):
+    torch.manual_seed(0)
+    model = _Exportable()
+    with torch.no_grad():
+        model.train()
+        model(torch.randn(16, 4) * 2 + 1)  # running statistics away from their initial values
+    model.to(dtype)
+    model.train(mode != "eval")
+    if mode == "mixed":
+        model.body[3].eval()
+        model.head.eval()
+    before = copy.deepcopy(model.state_dict())
+    example, other = torch.randn(3, 4, dtype=dtype), torch.randn(3, 4, dtype=dtype)
+    with tempfile.TemporaryDirectory() as name:
+        directory = Path(name)
+        path = directory / "model.pt2"
+        returned = _attempt(impl.export_for_inference, model, example, path)
+        seen = {"returned": returned, "files afterwards": _files(directory), "modes afterwards": _named_modes(model),
+                "model unchanged": _same(model.state_dict(), before)}
+        if path.is_file():
+            loaded = _attempt(_load_program, path)
+            torch.manual_seed(0)
+            with torch.no_grad():
+                seen["the file's outputs"] = [_attempt(loaded, x) if callable(loaded) else loaded
+                                              for x in (example, other)]
+    return seen
+
+
+def _load_program(path: Path) -> Any:
+    try:
+        return torch.export.load(str(path)).module()
+    except Exception:  # noqa: BLE001 - a TorchScript file is accepted too
+        return torch.jit.load(str(path))
+
+
+@pytest.mark.kata("save_tensors")
+@pytest.mark.points(2)
+def test_save_tensors_agrees_with_the_reference_on_generated_cases(impl):
+    save_tensors_outcome.check(impl)
+
+
+@pytest.mark.kata("load_tensors")
+@pytest.mark.points(2)
+def test_load_tensors_agrees_with_the_reference_on_generated_cases(impl):
+    load_tensors_outcome.check(impl)
+
+
+@pytest.mark.kata("save_checkpoint")
+@pytest.mark.points(2)
+def test_save_checkpoint_agrees_with_the_reference_on_generated_cases(impl):
+    save_checkpoint_outcome.check(impl)
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(3)
+def test_load_checkpoint_agrees_with_the_reference_on_generated_cases(impl):
+    load_checkpoint_outcome.check(impl)
+
+
+@pytest.mark.kata("reuse_layers_")
+@pytest.mark.points(2)
+def test_reuse_layers_agrees_with_the_reference_on_generated_cases(impl):
+    reuse_layers_outcome.check(impl)
+
+
+@pytest.mark.kata("export_for_inference")
+@pytest.mark.points(2)
+def test_export_for_inference_agrees_with_the_reference_on_generated_cases(impl):
+    export_for_inference_outcome.check(impl)

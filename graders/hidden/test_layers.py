@@ -8,6 +8,7 @@ fused (3D, D) or (D, 3D) weight (with an optional (3D,) bias). No output project
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
+from torchkata.graderkit import differential
 
 Projection = Callable[[torch.Tensor], tuple[torch.Tensor, ...]]
 
@@ -556,3 +558,379 @@ def test_my_layer_norm_gradients_match_nn_layer_norm(impl):
         checks.tensor(got, f"the {name} gradient through MyLayerNorm(6)(x)")
         checks.close(got, want, f"the {name} gradient through MyLayerNorm(6)(x), against nn.LayerNorm",
                      rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- differential: every observable against the reference
+#
+# Each scenario builds the layer from plain case values, sets its parameters by shape (never by name or
+# registration order), runs forward (and backward in float64 where gradients are part of the contract) and
+# records everything the docstrings fix: the result, the inputs after the call, parameters, modes, grads.
+
+FLOATS = (torch.float16, torch.float32, torch.float64)
+LOOSE = {torch.float16: (1e-2, 1e-2), torch.float32: (1e-3, 1e-4), torch.float64: (1e-7, 1e-9)}
+
+
+def _upstream(like: torch.Tensor) -> torch.Tensor:
+    """A fixed, generic upstream gradient of like's shape and dtype."""
+    values = torch.cos(torch.arange(like.numel(), dtype=torch.float64) * 0.9 + 0.3)
+    return values.reshape(like.shape).to(like.dtype)
+
+
+def _grads_by_shape(module: nn.Module) -> list:
+    """(shape, grad) of every parameter, sorted by shape: names and registration order differ by style."""
+    return [(tuple(p.shape), p.grad) for p in sorted(module.parameters(), key=lambda p: tuple(p.shape))]
+
+
+def _forward_backward(layer: nn.Module, x: torch.Tensor, *args: Any) -> dict[str, Any]:
+    """The result, x after the call and, for float64 x, the gradients of (result * g).sum()."""
+    before = x.clone()
+    if x.dtype == torch.float64:
+        x.requires_grad_()
+    out = layer(x, *args)
+    seen = {"result": out.detach() if torch.is_tensor(out) else out, "x unchanged": torch.equal(x.detach(), before)}
+    if x.requires_grad:
+        if out.is_complex():
+            g = _upstream(out.real)
+            (out.real * g + out.imag * g.flip(-1)).sum().backward()
+        else:
+            (out * _upstream(out)).sum().backward()
+        seen["x.grad"] = x.grad
+        seen["parameter grads by shape"] = _grads_by_shape(layer)
+    return seen
+
+
+def _float_tensors(st, dtypes=FLOATS, **kwargs):
+    return st.sampled_from(dtypes).flatmap(lambda dtype: differential.tensors(st, dtype=dtype, **kwargs))
+
+
+@differential.scenario(
+    "CenteredLayer",
+    cases=lambda st: st.fixed_dictionaries({"x": _float_tensors(st, min_side=0, max_dims=3)}),
+    edge=lambda: [{"x": torch.zeros(0, 3)}, {"x": torch.full((2, 3), 1.5, dtype=torch.float64)},
+                  {"x": torch.arange(6.0, dtype=torch.float64).reshape(3, 2)},
+                  {"x": torch.tensor([[1.0, 2.0], [3.0, 10.0]], dtype=torch.float16)}],
+    count=25,
+    tolerances=LOOSE,
+)
+def centered_layer_outcome(impl, x):
+    layer = impl.CenteredLayer()
+    seen = _forward_backward(layer, x)
+    seen["parameter shapes"] = differential.parameter_shapes(layer)
+    return seen
+
+
+def _linear_cases(st):
+    return st.fixed_dictionaries({
+        "in_units": st.integers(1, 4), "units": st.integers(1, 4),
+        "batch": st.lists(st.integers(0, 3), min_size=1, max_size=2).map(tuple),
+        "dtype": st.sampled_from((torch.float32, torch.float64)), "seed": st.integers(0, 99)})
+
+
+@differential.scenario(
+    "MyLinear",
+    cases=_linear_cases,
+    edge=lambda: [{"in_units": 1, "units": 1, "batch": (1,), "dtype": torch.float64, "seed": 0},
+                  {"in_units": 3, "units": 2, "batch": (0,), "dtype": torch.float32, "seed": 1},
+                  {"in_units": 2, "units": 3, "batch": (2, 3), "dtype": torch.float64, "seed": 2}],
+    count=25,
+    tolerances=LOOSE,
+)
+def my_linear_outcome(impl, in_units, units, batch, dtype, seed):
+    layer = impl.MyLinear(in_units, units)
+    structure = {"parameters": sorted((name, tuple(p.shape)) for name, p in layer.named_parameters()),
+                 "buffers": sorted(tuple(b.shape) for b in layer.buffers()),
+                 "requires_grad": sorted(p.requires_grad for p in layer.parameters())}
+    differential.fill_by_shape_(layer).to(dtype)
+    x = torch.randn(*batch, in_units, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return {**structure, **_forward_backward(layer, x), "parameter dtypes": sorted(
+        str(p.dtype) for p in layer.parameters())}
+
+
+def _swish_cases(st):
+    return st.fixed_dictionaries({
+        "beta": st.floats(-3, 3, width=32), "learnable": st.booleans(),
+        "x": _float_tensors(st, min_side=0, max_dims=3)})
+
+
+@differential.scenario(
+    "Swish",
+    cases=_swish_cases,
+    edge=lambda: [{"beta": 1.0, "learnable": False, "x": torch.linspace(-4, 4, 9, dtype=torch.float64)},
+                  {"beta": -0.5, "learnable": True, "x": torch.linspace(-4, 4, 9, dtype=torch.float64)},
+                  {"beta": 2.5, "learnable": True, "x": torch.zeros(0, 3, dtype=torch.float64)},
+                  {"beta": 0.0, "learnable": True, "x": torch.ones(2, 2, dtype=torch.float16)}],
+    count=30,
+    tolerances=LOOSE,
+)
+def swish_outcome(impl, beta, learnable, x):
+    layer = impl.Swish(beta, learnable=learnable)
+    params = list(layer.parameters())
+    seen = {"parameter sizes": [p.numel() for p in params],
+            "beta parameter": [p.detach().reshape(()).clone() for p in params],
+            "requires_grad": [p.requires_grad for p in params]}
+    layer.to(x.dtype)
+    seen.update(_forward_backward(layer, x))
+    seen.pop("parameter grads by shape", None)
+    if x.dtype == torch.float64:
+        seen["beta grad"] = [None if p.grad is None else p.grad.reshape(()) for p in layer.parameters()]
+    return seen
+
+
+def _dropout_cases(st):
+    return st.fixed_dictionaries({
+        "p": st.one_of(st.floats(0, 0.95), st.sampled_from((0, 0.0, 0.5, -0.1, 1.0, 1.5, "0.5", None))),
+        "train": st.booleans(), "x": _float_tensors(st, min_side=0, max_dims=3), "device": st.just("cpu")})
+
+
+@differential.scenario(
+    "MyDropout",
+    cases=_dropout_cases,
+    edge=lambda: [
+        {"p": 0.0, "train": True, "x": torch.arange(6.0).reshape(2, 3), "device": "cpu"},
+        {"p": 0.5, "train": False, "x": torch.arange(6.0).reshape(2, 3), "device": "cpu"},
+        {"p": 0.5, "train": True, "x": torch.zeros(0, 4), "device": "cpu"},
+        {"p": 0.3, "train": True, "x": torch.randn(3, 4, dtype=torch.float16), "device": "cpu"},
+        {"p": 0.3, "train": True, "x": torch.randn(3, 4, dtype=torch.float64), "device": "cpu"},
+        {"p": 0.4, "train": True, "x": torch.ones(2, 3), "device": "meta"},
+        {"p": 0.4, "train": False, "x": torch.ones(2, 3, dtype=torch.float64), "device": "meta"},
+        {"p": 1.0, "train": True, "x": torch.ones(2), "device": "cpu"},
+        {"p": -0.01, "train": True, "x": torch.ones(2), "device": "cpu"},
+        {"p": 0.999, "train": True, "x": torch.ones(2), "device": "cpu"},
+    ],
+    count=40,
+    tolerances=LOOSE,
+)
+def my_dropout_outcome(impl, p, train, x, device):
+    layer = impl.MyDropout(p)
+    layer.train(train)
+    x = x.to(device)
+    before = x.clone()
+    grad = x.dtype == torch.float64 and device == "cpu"
+    if grad:
+        x.requires_grad_()
+    out = layer(x)
+    seen = {"mode after the call": differential.modes(layer)}
+    if device == "meta" or not torch.is_tensor(out):
+        return {**seen, "result": out}
+    seen["x unchanged"] = torch.equal(x.detach(), before)
+    seen["result shape, dtype, device"] = torch.empty_like(out.detach(), device="meta")
+    scale = 1.0 / (1.0 - float(p))
+    kept = out.detach() != 0
+    expected = before.double() * scale
+    if not train or p == 0:
+        seen["result"] = out.detach()
+    else:
+        rtol, atol = LOOSE[x.dtype]
+        seen["kept entries are x / (1 - p)"] = torch.allclose(
+            out.detach().double()[kept], expected[kept], rtol=rtol, atol=atol)
+    if grad:
+        out.backward(torch.ones_like(out))
+        nonzero = before != 0
+        seen["x.grad is the mask / (1 - p) where x != 0"] = x.grad is not None and torch.allclose(
+            x.grad[nonzero], kept[nonzero].double() * (scale if train else 1.0))
+    # A mask of one entry each: on 64 x 64 ones the dropped fraction is p and no row goes entirely.
+    many = layer(torch.ones(64, 64, dtype=x.dtype))
+    dropped = (many == 0).double()
+    seen["fraction dropped is about p"] = abs(dropped.mean().item() - (float(p) if train else 0.0)) < 0.06
+    seen["no whole row or column dropped"] = float(p) > 0.5 or bool(
+        (dropped.min(dim=1).values == 0).all() and (dropped.min(dim=0).values == 0).all())
+    return seen
+
+
+def _projections_(layer: nn.Module, d: int) -> None:
+    """Every projection the docstring allows set to one symmetric W and zero biases, by shape only.
+
+    With q = k = v the result does not depend on which projection is which, a symmetric W gives the same
+    x @ W and F.linear(x, W), and zero biases let layers with and without bias agree. Any other
+    parameter (an output projection, say) is filled by shape.
+    """
+    n = torch.arange(d * d, dtype=torch.float64)
+    a = (torch.sin(n * 0.7 + 1.0) * 0.6).reshape(d, d)
+    w = (a + a.T) / 2
+    by_shape = {(d, d): w, (3 * d, d): torch.cat([w, w, w], 0), (d, 3 * d): torch.cat([w, w, w], 1),
+                (d,): torch.zeros(d), (3 * d,): torch.zeros(3 * d)}
+    differential.fill_by_shape_(layer)
+    with torch.no_grad():
+        for p in layer.parameters():
+            if tuple(p.shape) in by_shape:
+                p.copy_(by_shape[tuple(p.shape)].to(p.dtype))
+
+
+def _attention_cases(st):
+    return st.fixed_dictionaries({
+        "batch": st.integers(0, 3), "tokens": st.integers(1, 4), "d": st.integers(1, 4),
+        "dtype": st.sampled_from((torch.float32, torch.float64)),
+        "mask": st.sampled_from(("none", "(T, T)", "(B, T, T)", "causal", "int", "(T + 1, T + 1)", "(T,)")),
+        "seed": st.integers(0, 99)})
+
+
+def _attention_mask(kind: str, batch: int, tokens: int, generator: torch.Generator) -> torch.Tensor | None:
+    eye = torch.eye(tokens, dtype=torch.bool)
+    if kind == "none":
+        return None
+    if kind == "causal":
+        return torch.ones(tokens, tokens, dtype=torch.bool).tril()
+    if kind == "(T, T)":
+        return (torch.rand(tokens, tokens, generator=generator) < 0.5) | eye
+    if kind == "(B, T, T)":
+        return (torch.rand(batch, tokens, tokens, generator=generator) < 0.5) | eye
+    if kind == "int":
+        return torch.ones(tokens, tokens, dtype=torch.int64)
+    if kind == "(T,)":
+        return torch.ones(tokens, dtype=torch.bool)
+    return torch.ones(tokens + 1, tokens + 1, dtype=torch.bool)
+
+
+@differential.scenario(
+    "SelfAttention",
+    cases=_attention_cases,
+    edge=lambda: [{"batch": 0, "tokens": 3, "d": 2, "dtype": torch.float64, "mask": "none", "seed": 0},
+                  {"batch": 2, "tokens": 1, "d": 3, "dtype": torch.float64, "mask": "causal", "seed": 1},
+                  {"batch": 2, "tokens": 4, "d": 4, "dtype": torch.float64, "mask": "(B, T, T)", "seed": 2},
+                  {"batch": 1, "tokens": 3, "d": 2, "dtype": torch.float32, "mask": "int", "seed": 3},
+                  {"batch": 1, "tokens": 3, "d": 2, "dtype": torch.float32, "mask": "(T + 1, T + 1)", "seed": 4}],
+    count=40,
+    tolerances=LOOSE,
+)
+def self_attention_outcome(impl, batch, tokens, d, dtype, mask, seed):
+    layer = impl.SelfAttention(d)
+    _projections_(layer, d)
+    layer.to(dtype)
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.randn(batch, tokens, d, generator=generator) * 2).to(dtype)
+    the_mask = _attention_mask(mask, batch, tokens, generator)
+    args = () if the_mask is None else (the_mask,)
+    mask_before = None if the_mask is None else the_mask.clone()
+    seen = _forward_backward(layer, x, *args)
+    seen.pop("parameter grads by shape", None)
+    if dtype == torch.float64:
+        seen["every parameter got a gradient"] = all(p.grad is not None for p in layer.parameters())
+    seen["mask unchanged"] = the_mask is None or torch.equal(the_mask, mask_before)
+    return seen
+
+
+def _reduction_cases(st):
+    return st.fixed_dictionaries({
+        "in_features": st.integers(1, 4), "out_features": st.integers(1, 4), "batch": st.integers(0, 4),
+        "dtype": st.sampled_from((torch.float32, torch.float64)), "seed": st.integers(0, 99)})
+
+
+@differential.scenario(
+    "TensorReduction",
+    cases=_reduction_cases,
+    edge=lambda: [{"in_features": 3, "out_features": 2, "batch": 0, "dtype": torch.float64, "seed": 0},
+                  {"in_features": 1, "out_features": 1, "batch": 1, "dtype": torch.float64, "seed": 1},
+                  {"in_features": 3, "out_features": 3, "batch": 4, "dtype": torch.float64, "seed": 2}],
+    count=25,
+    tolerances=LOOSE,
+)
+def tensor_reduction_outcome(impl, in_features, out_features, batch, dtype, seed):
+    layer = impl.TensorReduction(in_features, out_features)
+    structure = {"parameter shapes": differential.parameter_shapes(layer)}
+    differential.fill_by_shape_(layer).to(dtype)
+    x = torch.randn(batch, in_features, generator=torch.Generator().manual_seed(seed), dtype=dtype)
+    return {**structure, **_forward_backward(layer, x)}
+
+
+@differential.scenario(
+    "FourierHalf",
+    cases=lambda st: st.fixed_dictionaries({"x": _float_tensors(st, (torch.float32, torch.float64), min_side=1,
+                                                                 max_side=7, max_dims=3)}),
+    edge=lambda: [{"x": torch.ones(1)}, {"x": torch.arange(7.0, dtype=torch.float64)},
+                  {"x": torch.zeros(0, 4)}, {"x": torch.randn(3, 2, 5, dtype=torch.float64)},
+                  {"x": torch.randn(5, 2, dtype=torch.float64)}],
+    count=25,
+    tolerances=LOOSE,
+)
+def fourier_half_outcome(impl, x):
+    layer = impl.FourierHalf()
+    seen = _forward_backward(layer, x)
+    seen["parameter shapes"] = differential.parameter_shapes(layer)
+    return seen
+
+
+def _layer_norm_cases(st):
+    return st.fixed_dictionaries({
+        "features": st.integers(1, 5), "eps": st.sampled_from((1e-5, 1e-3, 0.1, 1.0)),
+        "batch": st.lists(st.integers(0, 3), min_size=1, max_size=2).map(tuple),
+        "dtype": st.sampled_from((torch.float32, torch.float64)), "seed": st.integers(0, 99)})
+
+
+@differential.scenario(
+    "MyLayerNorm",
+    cases=_layer_norm_cases,
+    edge=lambda: [{"features": 1, "eps": 1e-5, "batch": (3,), "dtype": torch.float64, "seed": 0},
+                  {"features": 4, "eps": 0.1, "batch": (0,), "dtype": torch.float64, "seed": 1},
+                  {"features": 3, "eps": 1.0, "batch": (2, 3), "dtype": torch.float64, "seed": 2}],
+    count=30,
+    tolerances=LOOSE,
+)
+def my_layer_norm_outcome(impl, features, eps, batch, dtype, seed):
+    layer = impl.MyLayerNorm(features, eps=eps)
+    params = list(layer.parameters())
+    ones = [p for p in params if bool((p == 1).all())]
+    zeros = [p for p in params if bool((p == 0).all())]
+    seen = {"parameter shapes": differential.parameter_shapes(layer),
+            "a weight of ones and a bias of zeros": len(params) == 2 and len(ones) == 1 and len(zeros) == 1}
+    layer.to(dtype)
+    generator = torch.Generator().manual_seed(seed)
+    x = (torch.randn(*batch, features, generator=generator) * 3 + 1).to(dtype)
+    seen["result at init"] = layer(x).detach()
+    if seen["a weight of ones and a bias of zeros"]:
+        weight, bias = ones[0], zeros[0]
+        with torch.no_grad():
+            weight.copy_(torch.rand(features, generator=generator) + 0.5)
+            bias.copy_(torch.randn(features, generator=generator))
+        seen.update(_forward_backward(layer, x))
+        seen.pop("parameter grads by shape", None)
+        if x.dtype == torch.float64:
+            seen["weight.grad"], seen["bias.grad"] = weight.grad, bias.grad
+    return seen
+
+
+@pytest.mark.kata("CenteredLayer")
+@pytest.mark.points(2)
+def test_centered_layer_agrees_with_the_reference_on_generated_cases(impl):
+    centered_layer_outcome.check(impl)
+
+
+@pytest.mark.kata("MyLinear")
+@pytest.mark.points(2)
+def test_my_linear_agrees_with_the_reference_on_generated_cases(impl):
+    my_linear_outcome.check(impl)
+
+
+@pytest.mark.kata("Swish")
+@pytest.mark.points(2)
+def test_swish_agrees_with_the_reference_on_generated_cases(impl):
+    swish_outcome.check(impl)
+
+
+@pytest.mark.kata("MyDropout")
+@pytest.mark.points(2)
+def test_my_dropout_agrees_with_the_reference_on_generated_cases(impl):
+    my_dropout_outcome.check(impl)
+
+
+@pytest.mark.kata("SelfAttention")
+@pytest.mark.points(2)
+def test_self_attention_agrees_with_the_reference_on_generated_cases(impl):
+    self_attention_outcome.check(impl)
+
+
+@pytest.mark.kata("TensorReduction")
+@pytest.mark.points(2)
+def test_tensor_reduction_agrees_with_the_reference_on_generated_cases(impl):
+    tensor_reduction_outcome.check(impl)
+
+
+@pytest.mark.kata("FourierHalf")
+@pytest.mark.points(2)
+def test_fourier_half_agrees_with_the_reference_on_generated_cases(impl):
+    fourier_half_outcome.check(impl)
+
+
+@pytest.mark.kata("MyLayerNorm")
+@pytest.mark.points(2)
+def test_my_layer_norm_agrees_with_the_reference_on_generated_cases(impl):
+    my_layer_norm_outcome.check(impl)

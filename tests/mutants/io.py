@@ -242,3 +242,14 @@ def export_for_inference(model, example_input, path):
 @mutant("export_for_inference", "exported in train mode (dropout on, batch statistics)")
 def export_for_inference(model, example_input, path):
     torch.export.save(torch.export.export(model, (example_input,)), path)
+
+
+@mutant("export_for_inference", "model.train(was_training) afterwards: submodules in another mode lose theirs")
+def export_for_inference(model, example_input, path):
+    was_training = model.training
+    model.eval()
+    try:
+        program = torch.export.export(model, (example_input,))
+    finally:
+        model.train(was_training)
+    torch.export.save(program, path)

@@ -72,10 +72,11 @@ def reuse_layers_(src_state_dict, dst_model, prefixes):
 
 
 def export_for_inference(model, example_input, path):
-    was_training = model.training
+    training = {name: module.training for name, module in model.named_modules()}
     model.eval()
     try:
         traced = torch.jit.trace(model, (example_input,))
         torch.jit.save(traced, os.fspath(path))
     finally:
-        model.train(was_training)
+        for name, module in model.named_modules():
+            module.train(training[name])

@@ -55,6 +55,10 @@ class SelfAttention(nn.Module):
         k, v, q = self.qkv(x).split(x.shape[-1], dim=-1)
         att = torch.einsum("btd,bsd->bts", q, k) * x.shape[-1] ** -0.5
         if mask is not None:
+            if not torch.is_tensor(mask) or mask.dtype is not torch.bool:
+                raise TypeError("mask must be a bool tensor")
+            if mask.dim() not in (2, 3) or mask.shape[-2:] != att.shape[-2:]:
+                raise ValueError(f"mask must be (T, T) or (B, T, T), got {tuple(mask.shape)}")
             att = torch.where(mask, att, torch.tensor(float("-inf")))
         return F.softmax(att, dim=2) @ v
 
