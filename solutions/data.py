@@ -19,7 +19,11 @@ def _check_index(index: int, length: int) -> int:
 class PairDataset(Dataset):
     """(X[i], y[i]) pairs; ``transform`` (if given) is applied to X[i] each time an item is read.
 
-    X is an (N, ...) tensor and y an (N, ...) tensor with the same N, else ValueError.
+    X is an (N, ...) tensor and y an (N, ...) tensor with the same N (their other dimensions may
+    differ: X (N, D) next to y (N,) is fine), else ValueError. Item i is the tuple (x, y); the
+    transform is called on x only, at every read and never while the dataset is built. Indices
+    count from the end when negative, like a sequence's; outside [-N, N) they raise IndexError.
+    X and y are left as they are.
     """
 
     def __init__(
@@ -58,8 +62,10 @@ class WindowDataset(Dataset):
     """Sliding windows over a series of shape (N, ...): input window, then the next ``horizon`` steps.
 
     Item i is (series[i : i + window], series[i + window : i + window + horizon]); there are
-    N - window - horizon + 1 items, and an index past the last raises IndexError. window or horizon
-    below 1, or a series shorter than window + horizon, raise ValueError.
+    N - window - horizon + 1 items (a series of exactly window + horizon steps gives one). Items are
+    tuples of slices: the target has shape (horizon, ...) even when horizon is 1. Negative indices
+    count from the end, like a sequence's; an index outside [-len, len) raises IndexError. window or
+    horizon below 1, or a series shorter than window + horizon, raise ValueError.
     """
 
     def __init__(self, series: torch.Tensor, window: int, horizon: int = 1) -> None:
@@ -99,8 +105,10 @@ class CharDataset(Dataset):
     """Character-level language modelling: x is seq_len character ids, y the same text shifted by one.
 
     ``stoi`` maps each character to its id and ``itos`` maps ids back; the vocabulary is the
-    sorted unique characters of ``text``. Items are int64 tensors of shape (seq_len,); there is one
-    per start position with a full target, and an index past the last raises IndexError.
+    sorted unique characters of ``text`` (``itos[i]`` is the character of id i). Items are tuples
+    (x, y) of int64 tensors of shape (seq_len,); there is one per start position with a full target
+    (len(text) - seq_len of them). Negative indices count from the end, like a sequence's; an index
+    outside [-len, len) raises IndexError. seq_len must lie in [1, len(text) - 1], else ValueError.
     """
 
     def __init__(self, text: str, seq_len: int) -> None:
@@ -136,9 +144,11 @@ def pad_collate(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Collate (sequence, label) items of different lengths into one padded batch.
 
-    Sequences have shape (T_i, ...) and labels are ints or 0-d tensors. Returns
-    (padded (B, T_max, ...) filled with pad_value past each length, lengths (B,) int64,
-    labels (B,)), all in the order of ``batch``. An empty batch raises ValueError.
+    ``batch`` is a list or tuple of items. Sequences have shape (T_i, ...) (the same trailing
+    dimensions, T_i may be 0) and labels are ints or 0-d tensors. Returns the tuple
+    (padded (B, T_max, ...) of the sequences' dtype, filled with pad_value past each length,
+    lengths (B,) int64, labels (B,) as ``torch.as_tensor`` makes them: int64 for ints), all in the
+    order of ``batch``. The sequences are left as they are. An empty batch raises ValueError.
     """
     ### BEGIN SOLUTION
     # TODO: torch.nn.utils.rnn.pad_sequence(..., batch_first=True, padding_value=pad_value) pads
@@ -162,9 +172,12 @@ def balanced_loader(
 ) -> DataLoader:
     """A DataLoader that draws every class about equally often, whatever the class counts.
 
-    ``labels`` (N,) holds the class of each sample of ``dataset``. One epoch draws len(dataset)
-    samples with replacement, each with probability proportional to 1 / (count of its class),
-    using ``generator`` when one is given. A labels/dataset length mismatch raises ValueError.
+    ``labels`` (N,) holds the class of each sample of ``dataset``: non-negative ids, not necessarily
+    0..C-1 (ids that no sample has are fine). One epoch draws len(dataset) samples with replacement,
+    each with probability proportional to 1 / (count of its class), in batches of ``batch_size`` (the
+    last may be short), and every epoch draws anew. When ``generator`` is given every draw comes from
+    it: the same generator seed gives the same draws and the global RNGs are left untouched. A
+    labels/dataset length mismatch raises ValueError; ``labels`` is left as it is.
     """
     ### BEGIN SOLUTION
     # TODO: count each class (torch.bincount), give every SAMPLE the weight 1 / count[its label],
@@ -184,9 +197,12 @@ def balanced_loader(
 class MemmapDataset(Dataset):
     """Rows of a raw binary array file (as written by ``ndarray.tofile``), read lazily.
 
-    The file holds an array of this ``shape`` and ``dtype``; item i is row i as a tensor of shape
-    shape[1:]. Only the rows asked for are read, so the file may be far larger than memory. A file
-    whose size does not match shape and dtype raises ValueError.
+    The file holds an array of this ``shape`` (a tuple or list, at least one row) and ``dtype`` (a
+    NumPy dtype or its name); item i is row i as a tensor of that dtype and of shape shape[1:] (0-d
+    for a 1-D file). Negative indices count from the end; an index outside [-len, len) raises
+    IndexError. Only the rows asked for are read, so the file may be far larger than memory; the
+    file is only read, never written, and nothing is written beside it. A file whose size does not
+    match shape and dtype raises ValueError.
     """
 
     def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
@@ -219,8 +235,10 @@ class MemmapDataset(Dataset):
 def seeded_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int = 0) -> DataLoader:
     """A shuffling DataLoader whose order depends only on ``seed``, never on the global RNG state.
 
-    The same seed gives the same sequence of epochs, another seed another order; workers'
-    NumPy and random streams are seeded from it too. The global RNGs are left untouched.
+    Every epoch is a fresh shuffle of all the samples in batches of ``batch_size`` (the last may be
+    short). The same seed gives the same sequence of epochs whatever the global RNG states, another
+    seed another order; workers' NumPy and random streams are seeded from it too. The global RNGs
+    (torch, NumPy, random) are left untouched, also while the loader is iterated.
     """
     ### BEGIN SOLUTION
     # TODO: a torch.Generator seeded with seed, passed as DataLoader(..., shuffle=True,

@@ -7,7 +7,11 @@ from torch import nn
 
 
 def best_device() -> torch.device:
-    """CUDA if available, else Apple's MPS if available, else the CPU."""
+    """CUDA if available, else Apple's MPS if available, else the CPU, as a ``torch.device`` (never a string).
+
+    "Available" is what ``torch.cuda.is_available()`` and ``torch.backends.mps.is_available()`` answer:
+    an MPS backend that is built but not available does not count.
+    """
     # TODO: ask torch.cuda.is_available(), then torch.backends.mps.is_available(), and return
     #   a torch.device (not a string) for the first that answers True, else torch.device("cpu").
     raise NotImplementedError('best_device: not written yet, see the TODO above this line')
@@ -16,7 +20,11 @@ def best_device() -> torch.device:
 def to_device(obj: Any, device: torch.device | str) -> Any:
     """A copy of ``obj`` with every tensor inside nested dicts, lists, tuples and namedtuples on ``device``.
 
-    Containers keep their types; everything that is not a tensor or a container comes back as is.
+    ``device`` is a string or a ``torch.device``. Each tensor becomes what ``tensor.to(device)`` returns
+    (same dtype and shape, requires_grad and the autograd history kept). Containers keep their types
+    (an OrderedDict stays one, with its key order; a namedtuple stays that namedtuple) and are new
+    objects: ``obj`` and the containers in it are left untouched. Everything that is not a tensor or one
+    of these containers (numbers, strings, None, modules, ...) comes back as is: the same object, unchanged.
     """
     # TODO: recurse. A tensor becomes tensor.to(device) (use the returned tensor: .to does not
     #   move in place). Rebuild containers with their own type: type(obj)(...) for dicts, lists
@@ -25,7 +33,11 @@ def to_device(obj: Any, device: torch.device | str) -> Any:
 
 
 def module_devices(model: nn.Module) -> set[torch.device]:
-    """The set of devices holding the parameters and buffers of ``model``."""
+    """The set of ``torch.device`` objects holding the parameters and buffers of ``model``.
+
+    A model split across devices gives several; a module without parameters or buffers gives an empty
+    set. The model is left as it is.
+    """
     # TODO: collect tensor.device over model.parameters() and model.buffers() into a set.
     raise NotImplementedError('module_devices: not written yet, see the TODO above this line')
 
@@ -35,7 +47,12 @@ class RunningMean(nn.Module):
 
     ``forward(x)`` for x of shape (N, num_features): in train mode it first updates
     ``running_mean = (1 - momentum) * running_mean + momentum * x.mean(0)`` (no gradient flows
-    into the buffer); in both modes it returns ``x - running_mean``. The running mean starts at 0.
+    into the buffer); in both modes it returns ``x - running_mean``. The running mean starts at 0, lives
+    in a registered buffer (so ``.to()``, ``.double()`` and ``state_dict()`` see it) and never requires
+    grad; the gradient reaching x is the output's gradient unchanged. The module has no parameters.
+    Every tensor forward creates lives on the input's device (CPU, CUDA or ``meta``), made there
+    directly. ``num_features`` must be a positive int and ``momentum`` lie in (0, 1] (1 included),
+    else ValueError naming the argument.
     """
 
     def __init__(self, num_features: int, momentum: float = 0.1) -> None:
@@ -56,7 +73,9 @@ class RunningMean(nn.Module):
 def causal_mask(x: torch.Tensor) -> torch.Tensor:
     """The (T, T) bool mask, True where position i may attend to j (j <= i), on ``x.device``.
 
-    ``x`` has shape (B, T, ...).
+    ``x`` has shape (B, T, ...): two dimensions or more, whatever its dtype (T may be 0); fewer raise
+    ValueError naming x. The mask is made on ``x.device`` directly (on the ``meta`` device too): no
+    tensor is built on another device and copied over. ``x`` is left as it is.
     """
     # TODO: check that x has at least 2 dimensions (ValueError naming x), read T = x.shape[1],
     #   and build torch.ones(T, T, dtype=torch.bool, device=x.device).tril(): created on
@@ -65,7 +84,13 @@ def causal_mask(x: torch.Tensor) -> torch.Tensor:
 
 
 def optimizer_to_(optimizer: torch.optim.Optimizer, device: torch.device | str) -> None:
-    """Move every tensor of the optimizer's state (Adam's moments and steps, momentum buffers) to ``device``."""
+    """Move every tensor of the optimizer's state (Adam's moments and steps, momentum buffers) to ``device``.
+
+    In place, for any torch optimizer and every param group: each tensor value of each parameter's
+    state dict is replaced by the moved tensor (step counts included), still under the same parameter;
+    non-tensor values stay as they are. The parameters themselves and the param_groups' settings are
+    not touched (move the model yourself). ``device`` is a string or a ``torch.device``; returns None.
+    """
     # TODO: loop over optimizer.state.values() (one dict per parameter) and store
     #   value.to(device) back under the same key for each tensor value; leave other values alone.
     raise NotImplementedError('optimizer_to_: not written yet, see the TODO above this line')

@@ -16,7 +16,11 @@ Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's random, NumPy's global RNG and torch (CPU and every GPU) with ``seed``."""
+    """Seed Python's random, NumPy's global RNG and torch (CPU and every GPU) with ``seed``.
+
+    ``seed`` must be an int in [0, 2**32) (a bool, a float or a string is no seed), else ValueError
+    naming it, raised before any RNG is touched. Returns None.
+    """
     # TODO: three libraries, three RNGs: random.seed, np.random.seed and torch.manual_seed (which
     #   also seeds CUDA). seed must be an int in [0, 2**32), else ValueError naming it.
     raise NotImplementedError('set_seed: not written yet, see the TODO above this line')
@@ -25,8 +29,10 @@ def set_seed(seed: int) -> None:
 def train_epoch(model: nn.Module, loader: Batches, loss_fn: LossFn, optimizer: torch.optim.Optimizer) -> float:
     """One pass over ``loader`` in train mode, one optimizer step per batch.
 
-    ``loss_fn`` returns the mean loss of a batch. Returns the mean loss per sample over the epoch
-    (batches of different sizes weigh by their size) as a Python float.
+    ``loader`` is any iterable of (inputs, targets) batches: a DataLoader, a list, a generator.
+    Every submodule runs in train mode, whatever mode the model was in. ``loss_fn`` returns the mean
+    loss of a batch. Returns the mean loss per sample over the epoch (batches of different sizes
+    weigh by their size) as a Python float; a loader that yields no batch raises ValueError.
     """
     # TODO: model.train(); for each (inputs, targets): optimizer.zero_grad(), loss = loss_fn(model(inputs),
     #   targets), loss.backward(), optimizer.step(). Sum loss.item() * batch size and divide by the
@@ -37,13 +43,17 @@ def train_epoch(model: nn.Module, loader: Batches, loss_fn: LossFn, optimizer: t
 def evaluate(model: nn.Module, loader: Batches, loss_fn: LossFn) -> tuple[float, float]:
     """(mean loss per sample, accuracy) of a classifier over ``loader``, computed without a graph.
 
-    The model outputs (N, C) logits and targets are class indices (N,). It runs in eval mode
-    under torch.no_grad(); afterwards the model is back in the mode it was in before the call.
+    ``loader`` is any iterable of (inputs, targets) batches. The model outputs (N, C) logits and
+    targets are class indices (N,). Every submodule runs in eval mode under torch.no_grad() (no
+    graph, no .grad); afterwards every submodule is back in the mode it was in before the call (a
+    model may mix modes, e.g. a frozen BatchNorm kept in eval inside a model in train mode), also
+    when the loop raises. Returns two Python floats; a loader that yields no batch raises ValueError.
     """
-    # TODO: remember model.training, switch to model.eval(), and loop under torch.no_grad(): sum
-    #   loss.item() * batch size and the correct predictions (outputs.argmax(dim=1) == targets),
-    #   then divide both by the number of samples. Restore the mode with model.train(was_training),
-    #   in a finally block so an error does not leave the model in eval mode.
+    # TODO: remember every submodule's mode ([(m, m.training) for m in model.modules()]: model.training
+    #   alone misses a submodule kept in another mode), switch to model.eval(), and loop under
+    #   torch.no_grad(): sum loss.item() * batch size and the correct predictions
+    #   (outputs.argmax(dim=1) == targets), then divide both by the number of samples. Restore each
+    #   submodule's mode in a finally block, so an error does not leave the model in eval mode.
     raise NotImplementedError('evaluate: not written yet, see the TODO above this line')
 
 
@@ -61,8 +71,10 @@ def fit(
     After each epoch (train_epoch, then evaluate on val_loader) the epoch improves when its
     validation loss is strictly lower than every earlier one. Training stops once ``patience``
     epochs in a row bring no improvement, and the weights of the best epoch are loaded back into
-    ``model``. Returns the history: {"train_loss": [...], "val_loss": [...], "val_acc": [...]}, one
-    entry per epoch run, and "best_epoch", the 0-based index of the best one. epochs and patience
+    ``model`` (its whole state_dict, buffers such as batch norm statistics included), whether training
+    stopped early or ran out of epochs; a tie is no improvement. Returns the history, a dict with
+    exactly these keys: "train_loss", "val_loss" and "val_acc", lists of Python floats with one entry
+    per epoch run, and "best_epoch", the 0-based index (an int) of the best one. epochs and patience
     below 1 raise ValueError.
     """
     # TODO: loop over epochs with train_epoch and evaluate, appending to the history. Keep the best
@@ -75,14 +87,17 @@ def fit(
 class LinearRegressionManual:
     """Linear regression y = X @ weight + bias trained by hand: autograd for the gradient, no optimizer.
 
-    ``predict(X)`` maps (N, n_features) to (N,). ``fit(X, y, epochs)`` takes ``epochs`` full-batch
+    The weight and the bias start at zero (the problem is convex: every start reaches the same
+    solution, and a zero start makes runs comparable). ``predict(X)`` maps (N, n_features) to (N,).
+    ``fit(X, y, epochs)`` takes ``epochs`` full-batch
     gradient descent steps with learning rate ``lr`` on the mean squared error and returns the loss
-    of each epoch (before its step). X with the wrong shape, or y not of shape (N,), raise ValueError.
+    of each epoch (before its step) as a list of Python floats (empty for 0 epochs). X with the
+    wrong shape, or y not of shape (N,), raise ValueError. X and y are left as they are.
     """
 
     def __init__(self, n_features: int, lr: float) -> None:
-        # TODO: a weight of shape (n_features,) and a bias of shape (1,), both leaf tensors with
-        #   requires_grad=True (zeros are fine: the problem is convex), and keep lr.
+        # TODO: a weight of shape (n_features,) and a bias of shape (1,), both zeros and leaf tensors
+        #   with requires_grad=True, and keep lr.
         raise NotImplementedError('LinearRegressionManual.__init__: not written yet, see the TODO above this line')
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:
@@ -116,8 +131,8 @@ def train_digits() -> tuple[nn.Module, float]:
 
     Load the data inside this function with ``load_digits()`` (no download), hold out a fifth of it
     as a test split and train on the rest. The returned model takes (N, 64) float32 pixel values
-    divided by 16 (so in [0, 1]) and returns (N, 10) logits. Returns (model, its accuracy on the
-    held-out split, a float in [0, 1]).
+    divided by 16 (so in [0, 1]) and returns (N, 10) float32 logits. Returns the tuple (model, its
+    accuracy on the held-out split as a Python float in [0, 1]).
     """
     # TODO: X = torch.tensor(digits.data, dtype=torch.float32) / 16, y = torch.tensor(digits.target);
     #   split with a torch.randperm; a small MLP (64 -> 128 -> ReLU -> 10) trained with Adam

@@ -1,6 +1,8 @@
 """Hidden checks for chapter 10, data: values against independent slicing, sampling statistics, laziness."""
 
+import os
 import random
+import tempfile
 from functools import partial
 
 import numpy as np
@@ -10,6 +12,7 @@ from torch.nn.utils.rnn import pack_padded_sequence
 from torch.utils.data import DataLoader, Dataset, TensorDataset, get_worker_info
 
 from torchkata import checks
+from torchkata.graderkit import differential
 
 WORKER_TIMEOUT_S = 20
 
@@ -553,3 +556,339 @@ def test_seeded_loader_batches(impl):
         [len(batch) for (batch,) in _batches(loader, call)], [3, 3, 3, 1], f"the batch sizes of {call}",
     )
 
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+# The reference never runs here: `torchkata build` records its outcomes in cases_data.pt.
+
+
+def _attempt(fn, *args):
+    """What fn(*args) gives, or the record of what it raised: one bad index does not hide the others."""
+    try:
+        return fn(*args)
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the exception is part of the outcome
+        return differential.raised(error)
+
+
+def _raised(value) -> bool:
+    return type(value) is dict and differential.RAISED in value
+
+
+def _pair(item):
+    """An item, name-free: its type and its two parts (or what it is instead)."""
+    if _raised(item):
+        return item
+    if isinstance(item, tuple | list) and len(item) == 2:
+        return (type(item).__name__, item[0], item[1])
+    return ("not a pair", type(item).__name__)
+
+
+def _items(dataset, extra=()):
+    """len(dataset) and every item, read at its index, its negative index and just past each end."""
+    length = len(dataset)
+    indices = [*range(length), *range(-length, 0), length, -length - 1, *extra]
+    return {"len": length, "items": [(index, _pair(_attempt(dataset.__getitem__, index))) for index in indices]}
+
+
+def _seq_tensors(st, first=(0, 5), features=(0, 2), dtypes=(torch.float32, torch.int64)):
+    return st.tuples(st.integers(*first), st.lists(st.integers(1, 3), min_size=features[0], max_size=features[1]),
+                     st.sampled_from(dtypes)).flatmap(
+        lambda spec: differential.tensors(st, shape=(spec[0], *spec[1]), dtype=spec[2], low=-3, high=3))
+
+
+class _Recorder:
+    """A transform that doubles x (plus noise when random) and records the shapes it was given."""
+
+    def __init__(self, noisy: bool) -> None:
+        self.noisy, self.seen = noisy, []
+
+    def __call__(self, x):
+        self.seen.append(tuple(x.shape))
+        out = x * 2
+        return out + torch.rand(x.shape) if self.noisy and x.is_floating_point() else out
+
+
+@differential.scenario(
+    "PairDataset",
+    cases=lambda st: st.fixed_dictionaries({
+        "X": _seq_tensors(st, first=(0, 4)), "extra_y": st.sampled_from((0, 0, 0, 1, -1)),
+        "y_features": st.integers(0, 2), "transform": st.sampled_from((None, "double", "noisy")),
+    }),
+    edge=lambda: [
+        {"X": torch.zeros(0, 3), "extra_y": 0, "y_features": 0, "transform": None},
+        {"X": torch.arange(6.0).reshape(3, 2), "extra_y": 0, "y_features": 0, "transform": "noisy"},
+        {"X": torch.arange(6.0).reshape(3, 2), "extra_y": 1, "y_features": 0, "transform": None},
+        {"X": torch.arange(3), "extra_y": 0, "y_features": 2, "transform": "double"},
+    ],
+    count=30,
+)
+def pair_dataset_outcome(impl, X, extra_y, y_features, transform):
+    y = torch.arange((len(X) + extra_y) * 2 ** y_features).reshape(len(X) + extra_y, *([2] * y_features))
+    recorder = None if transform is None else _Recorder(transform == "noisy")
+    originals = (X.clone(), y.clone())
+    dataset = impl.PairDataset(X, y, recorder)
+    calls_when_built = len(recorder.seen) if recorder else 0
+    first = _items(dataset)
+    second = _items(dataset)
+    return {"first reads": first, "second reads": second, "transform calls when built": calls_when_built,
+            "transform saw": recorder.seen if recorder else None,
+            "X and y unchanged": torch.equal(originals[0], X) and torch.equal(originals[1], y)}
+
+
+@differential.scenario(
+    "WindowDataset",
+    cases=lambda st: st.fixed_dictionaries({
+        "series": _seq_tensors(st, first=(0, 8), features=(0, 1)),
+        "window": st.integers(-1, 4), "horizon": st.one_of(st.none(), st.integers(-1, 3)),
+    }),
+    edge=lambda: [
+        {"series": torch.arange(5.0), "window": 3, "horizon": 2},
+        {"series": torch.arange(4.0), "window": 3, "horizon": 2},
+        {"series": torch.arange(6.0).reshape(3, 2), "window": 2, "horizon": None},
+        {"series": torch.arange(5.0), "window": 0, "horizon": 1},
+        {"series": torch.arange(5.0), "window": 2, "horizon": 0},
+        {"series": torch.zeros(0), "window": 1, "horizon": 1},
+    ],
+    count=40,
+)
+def window_dataset_outcome(impl, series, window, horizon):
+    before = series.clone()
+    dataset = impl.WindowDataset(series, window) if horizon is None else impl.WindowDataset(series, window, horizon)
+    return {"dataset": _items(dataset), "series unchanged": torch.equal(before, series)}
+
+
+@differential.scenario(
+    "CharDataset",
+    cases=lambda st: st.fixed_dictionaries({
+        "text": st.text(alphabet="ba c\nzé", min_size=1, max_size=9), "seq_len": st.integers(-1, 10),
+    }),
+    edge=lambda: [{"text": "hello", "seq_len": 4}, {"text": "hello", "seq_len": 5}, {"text": "ab", "seq_len": 1},
+                  {"text": "a", "seq_len": 1}, {"text": "abc", "seq_len": 0}, {"text": "zyx zyx", "seq_len": 2}],
+    count=40,
+)
+def char_dataset_outcome(impl, text, seq_len):
+    dataset = impl.CharDataset(text, seq_len)
+    size = len(dataset.stoi)
+    return {"dataset": _items(dataset), "stoi": dict(dataset.stoi), "itos": [dataset.itos[i] for i in range(size)],
+            "len(itos)": len(dataset.itos)}
+
+
+@differential.scenario(
+    "pad_collate",
+    cases=lambda st: st.tuples(st.lists(st.integers(1, 3), max_size=2), st.sampled_from((torch.float32, torch.int64)),
+                               st.booleans()).flatmap(lambda spec: st.fixed_dictionaries({
+        "sequences": st.lists(st.integers(0, 4).flatmap(lambda t: differential.tensors(
+            st, shape=(t, *spec[0]), dtype=spec[1], low=-3, high=3)), min_size=0, max_size=4),
+        "labels_as": st.sampled_from(("int", "tensor", "float tensor")),
+        "pad_value": st.sampled_from((0, -1, 7)) if spec[1] == torch.int64 else st.sampled_from((0, -1, 2.5)),
+        "as_tuple": st.booleans()})),
+    edge=lambda: [
+        {"sequences": [], "labels_as": "int", "pad_value": 0, "as_tuple": False},
+        {"sequences": [torch.ones(2, 3)], "labels_as": "int", "pad_value": -1, "as_tuple": False},
+        {"sequences": [torch.zeros(0, 2), torch.ones(1, 2)], "labels_as": "tensor", "pad_value": 2.5,
+         "as_tuple": True},
+        {"sequences": [torch.tensor([4, 5]), torch.tensor([6]), torch.tensor([7, 8, 9])], "labels_as": "int",
+         "pad_value": 0, "as_tuple": False},
+    ],
+    count=40,
+)
+def pad_collate_outcome(impl, sequences, labels_as, pad_value, as_tuple):
+    labels = [{"int": index * 3 % 5, "tensor": torch.tensor(index * 3 % 5),
+               "float tensor": torch.tensor(index / 2)}[labels_as] for index in range(len(sequences))]
+    batch = list(zip(sequences, labels, strict=True))
+    batch = tuple(batch) if as_tuple else batch
+    before = [s.clone() for s in sequences]
+    result = impl.pad_collate(batch, pad_value) if pad_value != 0 else impl.pad_collate(batch)
+    return {"type": type(result).__name__, "result": tuple(result) if isinstance(result, tuple | list) else result,
+            "sequences unchanged": all(torch.equal(a, b) for a, b in zip(before, sequences, strict=True))}
+
+
+def _global_rng():
+    state = np.random.get_state()
+    return (torch.get_rng_state(), random.getstate(), state[1].tolist(), state[2])
+
+
+@differential.scenario(
+    "balanced_loader",
+    cases=lambda st: st.fixed_dictionaries({
+        "counts": st.lists(st.integers(0, 30), min_size=1, max_size=4).filter(lambda c: sum(c) > 0),
+        "offset": st.sampled_from((0, 0, 3)), "batch_size": st.integers(1, 9), "seed": st.integers(0, 3),
+        "extra_labels": st.sampled_from((0, 0, 0, 1)),
+    }),
+    edge=lambda: [
+        {"counts": [40, 5, 3], "offset": 0, "batch_size": 7, "seed": 0, "extra_labels": 0},
+        {"counts": [0, 12, 0, 0, 2], "offset": 5, "batch_size": 4, "seed": 1, "extra_labels": 0},
+        {"counts": [1], "offset": 0, "batch_size": 3, "seed": 2, "extra_labels": 0},
+        {"counts": [6, 2], "offset": 0, "batch_size": 8, "seed": 0, "extra_labels": 1},
+    ],
+    count=20,
+)
+def balanced_loader_outcome(impl, counts, offset, batch_size, seed, extra_labels):
+    labels = torch.cat([torch.full((count,), offset + label) for label, count in enumerate(counts)])
+    labels = labels[torch.randperm(len(labels))]
+    dataset = TensorDataset(torch.arange(len(labels)))
+    given = torch.cat([labels, labels[:extra_labels]])
+    rng_before = _global_rng()
+    loader = impl.balanced_loader(dataset, given, batch_size, torch.Generator().manual_seed(seed))
+    drawn = [[batch[0] for batch in loader] for _ in range(2)]
+    rng_after = _global_rng()
+    again = [batch[0] for batch in impl.balanced_loader(dataset, given, batch_size,
+                                                        torch.Generator().manual_seed(seed))]
+    # the frequencies, on the same classes repeated to 300 samples or more, drawn in large batches
+    many = labels.repeat(-(-300 // len(labels)))
+    big = impl.balanced_loader(TensorDataset(torch.arange(len(many))), many, 512, torch.Generator().manual_seed(seed))
+    every = torch.cat([batch[0] for _ in range(3) for batch in big])
+    present = sorted(set(labels.tolist()))
+    fractions = [float((many[every] == label).double().mean()) for label in present]
+    return {
+        "batch sizes of an epoch": [len(index) for index in drawn[0]],
+        "batch dtype": drawn[0][0].dtype,
+        "samples in 3 epochs of the large dataset": len(every),
+        "every index valid": bool(((every >= 0) & (every < len(many))).all()),
+        "classes drawn about equally": all(abs(f - 1 / len(present)) < 0.1 for f in fractions),
+        "the same generator seed gives the same draws": len(again) == len(drawn[0]) and all(
+            torch.equal(a, b) for a, b in zip(again, drawn[0], strict=True)),
+        "epochs differ": len(labels) < 6 or not all(torch.equal(a, b) for a, b in zip(*drawn, strict=True)),
+        "global RNGs untouched": all(_same(a, b) for a, b in zip(rng_before, rng_after, strict=True)),
+        "labels unchanged": torch.equal(given[: len(labels)], labels),
+    }
+
+
+def _same(a, b) -> bool:
+    return torch.equal(a, b) if isinstance(a, torch.Tensor) else a == b
+
+
+_NUMPY_DTYPES = ("float32", "float64", "int16", "uint8")
+
+
+@differential.scenario(
+    "MemmapDataset",
+    cases=lambda st: st.fixed_dictionaries({
+        "values": st.sampled_from(_NUMPY_DTYPES).flatmap(lambda name: differential.tensors(
+            st, dtype={"float32": torch.float32, "float64": torch.float64, "int16": torch.int16,
+                       "uint8": torch.uint8}[name], low=0, high=9, min_dims=1, max_dims=3, max_side=4).map(
+            lambda t: (name, t))),
+        "declared": st.sampled_from(("same", "same", "same", "one row more", "one row fewer", "float64 instead",
+                                     "list shape")),
+        "dtype_as": st.sampled_from(("string", "numpy")),
+    }),
+    edge=lambda: [
+        {"values": ("float32", torch.arange(6.0).reshape(3, 2)), "declared": "same", "dtype_as": "string"},
+        {"values": ("uint8", torch.arange(4, dtype=torch.uint8)), "declared": "same", "dtype_as": "numpy"},
+        {"values": ("float32", torch.arange(6.0).reshape(3, 2)), "declared": "one row more", "dtype_as": "string"},
+        {"values": ("float32", torch.arange(6.0).reshape(3, 2)), "declared": "one row fewer", "dtype_as": "string"},
+        {"values": ("int16", torch.arange(8, dtype=torch.int16).reshape(2, 2, 2)), "declared": "float64 instead",
+         "dtype_as": "numpy"},
+    ],
+    count=30,
+)
+def memmap_dataset_outcome(impl, values, declared, dtype_as):
+    name, tensor = values
+    array = tensor.numpy().astype(name)
+    shape = tuple(array.shape)
+    dtype = name
+    if declared == "one row more":
+        shape = (shape[0] + 1, *shape[1:])
+    elif declared == "one row fewer":
+        shape = (shape[0] - 1, *shape[1:])
+    elif declared == "float64 instead":
+        dtype = "float64" if name != "float64" else "float32"
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "rows.bin")
+        array.tofile(path)
+        content = open(path, "rb").read()
+        dataset = _attempt(impl.MemmapDataset, path, list(shape) if declared == "list shape" else shape,
+                           np.dtype(dtype) if dtype_as == "numpy" else dtype)
+        if _raised(dataset):
+            seen = dataset
+        else:
+            length = len(dataset)
+            indices = [*range(length), -1, -length, length, -length - 1]
+            seen = {"len": length, "rows": [(i, _attempt(dataset.__getitem__, i)) for i in indices]}
+            del dataset
+        return {"dataset": seen, "file unchanged": open(path, "rb").read() == content,
+                "files in the folder": sorted(os.listdir(folder))}
+
+
+@differential.scenario(
+    "seeded_loader",
+    cases=lambda st: st.fixed_dictionaries({
+        "size": st.integers(1, 13), "batch_size": st.integers(1, 5), "seed": st.sampled_from((0, 1, 7, 2**40)),
+    }),
+    edge=lambda: [{"size": 10, "batch_size": 3, "seed": 0}, {"size": 1, "batch_size": 4, "seed": 5},
+                  {"size": 8, "batch_size": 8, "seed": 2**40}, {"size": 7, "batch_size": 1, "seed": 3}],
+    count=25,
+)
+def seeded_loader_outcome(impl, size, batch_size, seed):
+    dataset = TensorDataset(torch.arange(size))
+
+    def two_epochs(loader):
+        return [[batch[0] for batch in loader] for _ in range(2)]
+
+    rng_before = _global_rng()
+    first = two_epochs(impl.seeded_loader(dataset, batch_size, seed))
+    rng_after = _global_rng()
+    torch.manual_seed(seed + 99)
+    random.seed(seed + 99)
+    np.random.seed((seed + 99) % 2**32)
+    again = two_epochs(impl.seeded_loader(dataset, batch_size, seed))
+    other = two_epochs(impl.seeded_loader(dataset, batch_size, seed + 1))
+    def order(epoch):
+        return [int(i) for batch in epoch for i in batch]
+
+    orders = [order(epoch) for epoch in first]
+    return {
+        "batch sizes": [[len(batch) for batch in epoch] for epoch in first],
+        "batch type": [(type(batch).__name__, batch.dtype) for batch in first[0][:1]],
+        "every epoch a permutation": all(sorted(order) == list(range(size)) for order in orders),
+        "the same seed gives the same epochs, whatever the global RNGs": [order(e) for e in again] == orders,
+        "another seed gives another order": size < 6 or [order(e) for e in other] != orders,
+        "shuffled": size < 6 or orders[0] != list(range(size)),
+        "each epoch reshuffled": size < 6 or orders[0] != orders[1],
+        "global RNGs untouched": all(_same(a, b) for a, b in zip(rng_before, rng_after, strict=True)),
+    }
+
+
+@pytest.mark.kata("PairDataset")
+@pytest.mark.points(1)
+def test_pair_dataset_agrees_with_the_reference_on_generated_cases(impl):
+    pair_dataset_outcome.check(impl)
+
+
+@pytest.mark.kata("WindowDataset")
+@pytest.mark.points(2)
+def test_window_dataset_agrees_with_the_reference_on_generated_cases(impl):
+    window_dataset_outcome.check(impl)
+
+
+@pytest.mark.kata("CharDataset")
+@pytest.mark.points(2)
+def test_char_dataset_agrees_with_the_reference_on_generated_texts(impl):
+    char_dataset_outcome.check(impl)
+
+
+@pytest.mark.kata("pad_collate")
+@pytest.mark.points(2)
+def test_pad_collate_agrees_with_the_reference_on_generated_batches(impl):
+    pad_collate_outcome.check(impl)
+
+
+@pytest.mark.kata("balanced_loader")
+@pytest.mark.points(2)
+def test_balanced_loader_agrees_with_the_reference_on_generated_labels(impl):
+    balanced_loader_outcome.check(impl)
+
+
+@pytest.mark.kata("MemmapDataset")
+@pytest.mark.points(2)
+def test_memmap_dataset_agrees_with_the_reference_on_generated_files(impl):
+    memmap_dataset_outcome.check(impl)
+
+
+@pytest.mark.kata("seeded_loader")
+@pytest.mark.points(2)
+def test_seeded_loader_agrees_with_the_reference_on_generated_cases(impl):
+    seeded_loader_outcome.check(impl)

@@ -4,13 +4,16 @@ Machines without a GPU check placement with the `meta` device (tensors with a sh
 dtype but no data); the CUDA checks run where a GPU is present.
 """
 
+import contextlib
 from collections import OrderedDict, namedtuple
 
 import pytest
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from torchkata import checks
+from torchkata.graderkit import differential
 
 NO_CUDA = not torch.cuda.is_available()
 NO_CUDA_REASON = "needs a CUDA GPU; this machine has none"
@@ -472,3 +475,359 @@ def test_optimizer_to_cuda_then_step(impl):
         checks.close(state[key].cpu(), value, f"Adam's state[{key!r}] after optimizer_to_(adam, 'cuda')")
     model(torch.randn(5, 3, device="cuda")).pow(2).mean().backward()
     checks.call("adam.step() after optimizer_to_(adam, 'cuda')", optimizer.step)
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+# The reference never runs here: `torchkata build` records its outcomes in cases_devices.pt.
+
+
+class _CreatedOn(TorchDispatchMode):
+    """Records the device type of every tensor an aten op makes while it is active."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.devices: set[str] = set()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for value in out if isinstance(out, tuple | list) else (out,):
+            if isinstance(value, torch.Tensor):
+                self.devices.add(value.device.type)
+        return out
+
+
+@contextlib.contextmanager
+def _machine(cuda: bool, mps: bool, mps_built: bool):
+    """Pretend this machine has exactly these accelerators (restored afterwards, also after an error)."""
+    current = torch.device("cuda") if cuda else torch.device("mps") if mps else None
+    patches = [
+        (torch.cuda, "is_available", lambda: cuda),
+        (torch.cuda, "device_count", lambda: 1 if cuda else 0),
+        (torch.backends.mps, "is_available", lambda: mps),
+        (torch.backends.mps, "is_built", lambda: mps_built),
+        (torch.accelerator, "is_available", lambda: current is not None),
+        (torch.accelerator, "current_accelerator", lambda *args, **kwargs: current),
+    ]
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    try:
+        for owner, name, value in patches:
+            setattr(owner, name, value)
+        yield
+    finally:
+        for owner, name, value in saved:
+            setattr(owner, name, value)
+
+
+def _device_text(value) -> object:
+    """A returned device, name-free: its class and its type (a string stays a string)."""
+    if isinstance(value, torch.device):
+        return ("torch.device", value.type)
+    return (type(value).__name__, str(value))
+
+
+@differential.scenario(
+    "best_device",
+    cases=lambda st: st.fixed_dictionaries({"cuda": st.booleans(), "mps": st.booleans(), "mps_built": st.booleans()})
+    .map(lambda case: {**case, "mps_built": case["mps_built"] or case["mps"]}),
+    edge=lambda: [{"cuda": cuda, "mps": mps, "mps_built": built}
+                  for cuda in (False, True) for mps in (False, True) for built in (False, True) if built or not mps],
+    count=8,
+)
+def best_device_outcome(impl, cuda, mps, mps_built):
+    with _machine(cuda, mps, mps_built):
+        return {"result": _device_text(impl.best_device())}
+
+
+Pair = namedtuple("Pair", ["first", "second"])
+
+
+def _build(spec):
+    """Turn a recorded plain structure into the batch to move: ("Pair", a, b) -> Pair, ("ordered", [...]) ->
+    OrderedDict, ("module", n) -> nn.Linear(n, 1); "grad" tensors require grad."""
+    if isinstance(spec, tuple) and spec and spec[0] == "Pair":
+        return Pair(_build(spec[1]), _build(spec[2]))
+    if isinstance(spec, tuple) and spec and spec[0] == "ordered":
+        return OrderedDict((key, _build(value)) for key, value in spec[1])
+    if isinstance(spec, tuple) and spec and spec[0] == "module":
+        return nn.Linear(spec[1], 1)
+    if isinstance(spec, tuple) and spec and spec[0] == "grad":
+        return spec[1].clone().requires_grad_()
+    if isinstance(spec, tuple) and spec and spec[0] == "tuple":
+        return tuple(_build(item) for item in spec[1])
+    if isinstance(spec, list):
+        return [_build(item) for item in spec]
+    if isinstance(spec, dict):
+        return {key: _build(value) for key, value in spec.items()}
+    return spec
+
+
+def _summary(value, original):
+    """What a moved batch holds, name-free and loadable: containers tagged by type, leaves by identity."""
+    if isinstance(original, torch.Tensor):
+        if not isinstance(value, torch.Tensor):
+            return ("not a tensor", type(value).__name__)
+        return ("tensor", value, value.requires_grad)
+    if isinstance(original, nn.Module):
+        return ("module", value is original, [p.device.type for p in original.parameters()])
+    if isinstance(original, tuple) and hasattr(original, "_fields"):
+        kind = type(value).__name__ if isinstance(value, tuple) else f"not a tuple: {type(value).__name__}"
+        items = list(value) if isinstance(value, tuple) else []
+        return ("namedtuple " + kind, [_summary(v, o) for v, o in zip(items, original, strict=False)], len(items))
+    if isinstance(original, dict):
+        if not isinstance(value, dict):
+            return ("not a dict", type(value).__name__)
+        return (type(value).__name__, [(key, _summary(value[key], original[key]) if key in value else "missing")
+                                       for key in original], list(value))
+    if isinstance(original, list | tuple):
+        if type(value) is not type(original):
+            return ("not a " + type(original).__name__, type(value).__name__)
+        return (type(value).__name__, [_summary(v, o) for v, o in zip(value, original, strict=False)], len(value))
+    return ("as is", value is original)
+
+
+def _leaves(st):
+    return st.one_of(
+        st.sampled_from((torch.float32, torch.float64, torch.float16, torch.int64, torch.bool)).flatmap(
+            lambda dtype: differential.tensors(st, dtype=dtype, max_dims=2, max_side=3, low=0, high=3)),
+        differential.tensors(st, max_dims=2, max_side=3).map(lambda t: ("grad", t)),
+        st.integers(-3, 3), st.floats(-2, 2, allow_nan=False), st.sampled_from(("", "label", "x")), st.none(),
+        st.sampled_from((torch.float32, torch.int64)), st.integers(1, 3).map(lambda n: ("module", n)),
+    )
+
+
+def _batches(st):
+    keys = st.sampled_from(("x", "y", "mask", "meta"))
+    return st.recursive(_leaves(st), lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.lists(inner, max_size=3).map(lambda items: ("tuple", items)),
+        st.dictionaries(keys, inner, max_size=3),
+        st.lists(st.tuples(keys, inner), max_size=3, unique_by=lambda kv: kv[0]).map(lambda kv: ("ordered", kv)),
+        st.tuples(inner, inner).map(lambda ab: ("Pair", ab[0], ab[1])),
+    ), max_leaves=6)
+
+
+@differential.scenario(
+    "to_device",
+    cases=lambda st: st.fixed_dictionaries({"batch": _batches(st), "device": st.sampled_from(("meta", "cpu")),
+                                            "as_object": st.booleans()}),
+    edge=lambda: [
+        {"batch": {"text": "abc", "ids": torch.arange(3), "x": ("grad", torch.ones(2, 2))}, "device": "meta",
+         "as_object": False},
+        {"batch": ("Pair", torch.zeros(2, dtype=torch.float64), ("ordered", [("b", [torch.ones(1)]), ("a", None)])),
+         "device": "meta", "as_object": True},
+        {"batch": [("module", 2), torch.ones(1, dtype=torch.float16), ("tuple", [])], "device": "meta",
+         "as_object": False},
+        {"batch": torch.ones(2, dtype=torch.int64), "device": "cpu", "as_object": True},
+        {"batch": "just a string", "device": "meta", "as_object": False},
+    ],
+    count=40,
+)
+def to_device_outcome(impl, batch, device, as_object):
+    original = _build(batch)
+    before = _summary(original, original)
+    moved = impl.to_device(original, torch.device(device) if as_object else device)
+    return {"result": _summary(moved, original), "the batch after the call": _summary(original, original),
+            "the batch unchanged": _summary(original, original) == before}
+
+
+class _CpuTable(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("table", torch.zeros(3))
+
+
+def _model(layers):
+    """A Sequential of (kind, where) layers: "linear"/"norm"/"relu"/"table"; where in {"cpu", "meta", "split"}."""
+    built = []
+    for kind, where in layers:
+        layer = {"linear": lambda: nn.Linear(2, 2), "norm": lambda: nn.BatchNorm1d(2), "relu": nn.ReLU,
+                 "table": _CpuTable}[kind]()
+        if where == "meta":
+            layer.to("meta")
+        elif where == "split":
+            for name, buffer in list(layer.named_buffers(recurse=False)):
+                setattr(layer, name, buffer.to("meta"))
+        built.append(layer)
+    return nn.Sequential(*built)
+
+
+@differential.scenario(
+    "module_devices",
+    cases=lambda st: st.fixed_dictionaries({"layers": st.lists(st.tuples(
+        st.sampled_from(("linear", "norm", "relu", "table")), st.sampled_from(("cpu", "meta", "split"))),
+        max_size=3)}),
+    edge=lambda: [{"layers": []}, {"layers": [("relu", "cpu")]}, {"layers": [("norm", "split")]},
+                  {"layers": [("relu", "cpu"), ("table", "split")]},
+                  {"layers": [("linear", "cpu"), ("linear", "meta")]}],
+    count=30,
+)
+def module_devices_outcome(impl, layers):
+    model = _model(layers)
+    before = [(name, t.device.type) for name, t in [*model.named_parameters(), *model.named_buffers()]]
+    result = impl.module_devices(model)
+    return {
+        "type of the result": type(result).__name__,
+        "devices": sorted(str(d) for d in result) if isinstance(result, set) else None,
+        "every item a torch.device": isinstance(result, set) and all(type(d) is torch.device for d in result),
+        "the model unchanged": before == [(name, t.device.type)
+                                          for name, t in [*model.named_parameters(), *model.named_buffers()]],
+    }
+
+
+@differential.scenario(
+    "RunningMean",
+    cases=lambda st: st.fixed_dictionaries({
+        "num_features": st.integers(-1, 4),
+        "momentum": st.sampled_from((0.1, 0.5, 1.0, 0.0, 1.5, -0.2, 0.25)),
+        "dtype": st.sampled_from((torch.float32, torch.float64)),
+        "on_meta": st.booleans(),
+        "steps": st.lists(st.tuples(st.booleans(), st.integers(1, 4)), min_size=1, max_size=3),
+    }),
+    edge=lambda: [
+        {"num_features": 3, "momentum": 1.0, "dtype": torch.float32, "on_meta": False,
+         "steps": [(True, 2), (False, 1)]},
+        {"num_features": 0, "momentum": 0.1, "dtype": torch.float32, "on_meta": False, "steps": [(True, 1)]},
+        {"num_features": 2, "momentum": 0.0, "dtype": torch.float32, "on_meta": False, "steps": [(True, 1)]},
+        {"num_features": 2.5, "momentum": 0.1, "dtype": torch.float32, "on_meta": False, "steps": [(True, 1)]},
+        {"num_features": 2, "momentum": 0.3, "dtype": torch.float64, "on_meta": True, "steps": [(True, 3), (False, 2)]},
+        {"num_features": 1, "momentum": 0.5, "dtype": torch.float32, "on_meta": False,
+         "steps": [(True, 1), (True, 4), (False, 2), (True, 2)]},
+    ],
+    count=30,
+)
+def running_mean_outcome(impl, num_features, momentum, dtype, on_meta, steps):
+    module = impl.RunningMean(num_features, momentum=momentum)
+    module.to(dtype=dtype, device="meta" if on_meta else "cpu")
+    observed = {"parameters": differential.parameter_shapes(module),
+                "state_dict": sorted(((tuple(v.shape), v.dtype, v.device.type) for v in module.state_dict().values()),
+                                     key=str),
+                "buffers": [b.detach().clone() for b in module.buffers()], "steps": []}
+    for training, rows in steps:
+        module.train(training)
+        x = (torch.randn(rows, num_features, dtype=dtype) * 2 + 1).to("meta" if on_meta else "cpu").requires_grad_()
+        upstream = torch.randn(rows, num_features, dtype=dtype).to(x.device)
+        with _CreatedOn() as created:
+            out = module(x)
+        out.backward(upstream)
+        observed["steps"].append({
+            "output": out.detach(), "x.grad": x.grad, "tensors created on": sorted(created.devices),
+            "buffers": [(b.detach(), b.requires_grad, b.grad_fn is None) for b in module.buffers()],
+            "mode": module.training,
+        })
+    return observed
+
+
+@differential.scenario(
+    "causal_mask",
+    cases=lambda st: st.fixed_dictionaries({
+        "shape": st.lists(st.integers(0, 5), min_size=0, max_size=4).map(tuple),
+        "dtype": st.sampled_from((torch.float32, torch.float16, torch.int64)),
+        "on_meta": st.booleans(),
+    }),
+    edge=lambda: [{"shape": (4, 2), "dtype": torch.float32, "on_meta": False},
+                  {"shape": (1, 3), "dtype": torch.float32, "on_meta": True},
+                  {"shape": (2, 0, 3), "dtype": torch.float32, "on_meta": False},
+                  {"shape": (3,), "dtype": torch.float32, "on_meta": False},
+                  {"shape": (), "dtype": torch.float32, "on_meta": False},
+                  {"shape": (2, 5, 3, 4), "dtype": torch.int64, "on_meta": True}],
+    count=30,
+)
+def causal_mask_outcome(impl, shape, dtype, on_meta):
+    x = torch.ones(shape, dtype=dtype, device="meta" if on_meta else "cpu")
+    with _CreatedOn() as created:
+        mask = impl.causal_mask(x)
+    return {"result": mask, "tensors created on": sorted(created.devices), "x after the call": x}
+
+
+_OPTIMIZERS = {
+    "sgd_momentum": lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True),
+    "sgd": lambda params: torch.optim.SGD(params, lr=0.1),
+    "adam": lambda params: torch.optim.Adam(params, lr=0.01),
+    "adamw_amsgrad": lambda params: torch.optim.AdamW(params, lr=0.01, amsgrad=True),
+    "rmsprop": lambda params: torch.optim.RMSprop(params, lr=0.01, momentum=0.5, centered=True),
+    "adagrad": lambda params: torch.optim.Adagrad(params, lr=0.1),
+    "asgd": lambda params: torch.optim.ASGD(params, lr=0.01),
+    "rprop": lambda params: torch.optim.Rprop(params, lr=0.01),
+    "nadam": lambda params: torch.optim.NAdam(params, lr=0.01),
+}
+
+
+def _state(optimizer, params):
+    return [sorted(((key, value) for key, value in optimizer.state[p].items()), key=lambda kv: kv[0])
+            if p in optimizer.state else None for p in params]
+
+
+@differential.scenario(
+    "optimizer_to_",
+    cases=lambda st: st.fixed_dictionaries({
+        "kind": st.sampled_from(sorted(_OPTIMIZERS)),
+        "groups": st.lists(st.lists(st.integers(1, 3), min_size=1, max_size=2), min_size=1, max_size=3),
+        "frozen": st.booleans(), "steps": st.integers(0, 2),
+        "device": st.sampled_from(("meta", "cpu")), "as_object": st.booleans(),
+    }),
+    edge=lambda: [
+        {"kind": "adam", "groups": [[2], [3, 1]], "frozen": True, "steps": 2, "device": "meta", "as_object": False},
+        {"kind": "sgd", "groups": [[2]], "frozen": False, "steps": 1, "device": "meta", "as_object": True},
+        {"kind": "adam", "groups": [[2]], "frozen": False, "steps": 0, "device": "meta", "as_object": False},
+        {"kind": "rmsprop", "groups": [[1], [2], [3]], "frozen": False, "steps": 1, "device": "cpu", "as_object": True},
+    ],
+    count=30,
+)
+def optimizer_to_outcome(impl, kind, groups, frozen, steps, device, as_object):
+    grouped = [[torch.randn(size, requires_grad=True) for size in sizes] for sizes in groups]
+    params = [p for group in grouped for p in group]
+    optimizer = _OPTIMIZERS[kind]([{"params": group} for group in grouped])
+    for _ in range(steps):
+        optimizer.zero_grad()
+        sum((p * p).sum() for p in (params[1:] if frozen else params)).backward()
+        optimizer.step()
+    settings = [{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
+    before = [p.detach().clone() for p in params]
+    result = impl.optimizer_to_(optimizer, torch.device(device) if as_object else device)
+    return {
+        "result": result,
+        "state per parameter": _state(optimizer, params),
+        "parameters after the call": [(p.detach(), p.device.type, p.requires_grad) for p in params],
+        "parameters unchanged": all(torch.equal(a, p.detach()) for a, p in zip(before, params, strict=True)),
+        "param_groups settings unchanged": settings == [
+            {key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups],
+        "param_groups hold the same parameters": [[id(p) for p in g["params"]] for g in optimizer.param_groups] == [
+            [id(p) for p in group] for group in grouped],
+    }
+
+
+@pytest.mark.kata("best_device")
+@pytest.mark.points(1)
+def test_best_device_agrees_with_the_reference_on_every_machine(impl):
+    best_device_outcome.check(impl)
+
+
+@pytest.mark.kata("to_device")
+@pytest.mark.points(2)
+def test_to_device_agrees_with_the_reference_on_generated_batches(impl):
+    to_device_outcome.check(impl)
+
+
+@pytest.mark.kata("module_devices")
+@pytest.mark.points(1)
+def test_module_devices_agrees_with_the_reference_on_generated_models(impl):
+    module_devices_outcome.check(impl)
+
+
+@pytest.mark.kata("RunningMean")
+@pytest.mark.points(2)
+def test_running_mean_agrees_with_the_reference_on_generated_cases(impl):
+    running_mean_outcome.check(impl)
+
+
+@pytest.mark.kata("causal_mask")
+@pytest.mark.points(1)
+def test_causal_mask_agrees_with_the_reference_on_generated_inputs(impl):
+    causal_mask_outcome.check(impl)
+
+
+@pytest.mark.kata("optimizer_to_")
+@pytest.mark.points(2)
+def test_optimizer_to_agrees_with_the_reference_on_generated_optimizers(impl):
+    optimizer_to_outcome.check(impl)

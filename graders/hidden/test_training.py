@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from torchkata import checks
-from torchkata.graderkit import forbid
+from torchkata.graderkit import differential, forbid
 
 DIGITS = 1797
 HELD_OUT = 360
@@ -311,7 +311,7 @@ def test_evaluate_restores_the_mode(impl, training):
         flags == [training],
         f"after {call} the model's modules have training flags {flags}; expected all {training} ({mode} mode "
         "again).",
-        "Remember was_training = model.training before model.eval() and finish with model.train(was_training).",
+        "Remember every submodule's mode before model.eval() and put each back at the end, in a finally block.",
     )
 
 
@@ -623,12 +623,14 @@ def _held_out(seed):
 @pytest.mark.points(4)
 def test_train_digits_reaches_95_percent_on_unseen_digits(impl):
     rows, X_test, y_test = _held_out(seed=2718)
-    with digits_without(impl, rows) as loader:
-        start = time.perf_counter()
-        result = checks.call("train_digits()", impl.train_digits)
-        seconds = time.perf_counter() - start
+    result, seconds, calls = _train_digits_once(impl)  # shared with the differential check: it takes seconds
     checks.check(
-        loader.calls >= 1,
+        not (isinstance(result, dict) and differential.RAISED in result),
+        f"train_digits() raised {result.get(differential.RAISED) if isinstance(result, dict) else ''}: "
+        f"{result.get('message') if isinstance(result, dict) else ''}",
+    )
+    checks.check(
+        calls >= 1,
         "train_digits() did not call sklearn.datasets.load_digits while it ran; expected it to load the data inside "
         "the function.",
         "Load the digits in train_digits() itself, not once at import time.",
@@ -657,3 +659,335 @@ def test_train_digits_reaches_95_percent_on_unseen_digits(impl):
         f"train_digits() reported the accuracy {reported!r}; the grader measured {accuracy:.3f} on unseen digits.",
         "Report the accuracy on your own held-out split as a fraction in [0, 1].",
     )
+
+
+# --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
+
+# The reference never runs here: `torchkata build` records its outcomes in cases_training.pt.
+
+
+def _attempt(fn, *args):
+    """What fn(*args) gives, or the record of what it raised."""
+    try:
+        return fn(*args)
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the exception is part of the outcome
+        return differential.raised(error)
+
+
+def _draws():
+    """One draw from each global RNG: equal draws mean equally seeded (or equally untouched) RNGs."""
+    return {"random": random.random(), "numpy": float(np.random.rand()), "torch": torch.rand(3)}
+
+
+@differential.scenario(
+    "set_seed",
+    cases=lambda st: st.fixed_dictionaries({"seed": st.one_of(st.integers(-2, 2**32 + 1), st.integers(0, 50))}),
+    edge=lambda: [{"seed": 0}, {"seed": 2**32 - 1}, {"seed": 2**32}, {"seed": -1}, {"seed": True}, {"seed": 3.0},
+                  {"seed": "7"}, {"seed": 42}],
+    count=20,
+)
+def set_seed_outcome(impl, seed):
+    result = _attempt(impl.set_seed, seed)
+    return {"result": result, "draws after the call": _draws()}
+
+
+class _Probe(nn.Module):
+    """Passes x through; records the mode it runs in and whether autograd records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list = []
+
+    def forward(self, x):
+        self.seen.append((self.training, torch.is_grad_enabled()))
+        return x
+
+
+def _net(kind: str, features: int = 3, classes: int = 3) -> nn.Module:
+    """A small classifier, weights set by shape; "dropout" and "norm" hold mode-dependent layers."""
+    hidden = 4
+    layers = {
+        "linear": [nn.Linear(features, classes)],
+        "dropout": [nn.Linear(features, hidden), nn.ReLU(), nn.Dropout(0.5), nn.Linear(hidden, classes)],
+        "norm": [nn.Linear(features, hidden), nn.ReLU(), nn.BatchNorm1d(hidden), nn.Linear(hidden, classes)],
+    }[kind]
+    torch.manual_seed(0)
+    return differential.fill_by_shape_(nn.Sequential(_Probe(), *layers))
+
+
+def _data(sizes, features=3, classes=3, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    return [(torch.randn(size, features, generator=generator) * 2,
+             torch.randint(0, classes, (size,), generator=generator)) for size in sizes]
+
+
+def _loader(batches, kind):
+    if kind == "generator":
+        return (batch for batch in batches)
+    if kind == "dataloader" and batches:
+        X, y = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+        return DataLoader(TensorDataset(X, y), batch_size=len(batches[0][0]))
+    return list(batches)
+
+
+_OPTIMIZERS = {
+    "sgd": lambda params: torch.optim.SGD(params, lr=0.1),
+    "momentum": lambda params: torch.optim.SGD(params, lr=0.05, momentum=0.9),
+    "adam": lambda params: torch.optim.Adam(params, lr=0.01),
+}
+
+
+def _modes(model):
+    return [(name, module.training) for name, module in model.named_modules()]
+
+
+def _state(model):
+    return {name: value.detach().clone() for name, value in model.state_dict().items()}
+
+
+def _case_batches(st, min_size=0):
+    return st.lists(st.integers(1, 5), min_size=min_size, max_size=4)
+
+
+@differential.scenario(
+    "train_epoch",
+    cases=lambda st: st.fixed_dictionaries({
+        "net": st.sampled_from(("linear", "dropout", "norm")), "sizes": _case_batches(st),
+        "loader": st.sampled_from(("list", "generator", "dataloader")),
+        "optimizer": st.sampled_from(sorted(_OPTIMIZERS)), "start_in_eval": st.booleans(), "frozen": st.booleans(),
+    }),
+    edge=lambda: [
+        {"net": "linear", "sizes": [], "loader": "list", "optimizer": "sgd", "start_in_eval": False, "frozen": False},
+        {"net": "dropout", "sizes": [4, 4, 1], "loader": "list", "optimizer": "sgd", "start_in_eval": True,
+         "frozen": False},
+        {"net": "norm", "sizes": [3, 2], "loader": "generator", "optimizer": "adam", "start_in_eval": True,
+         "frozen": True},
+        {"net": "linear", "sizes": [5, 2], "loader": "dataloader", "optimizer": "momentum", "start_in_eval": False,
+         "frozen": False},
+    ],
+    count=30,
+)
+def train_epoch_outcome(impl, net, sizes, loader, optimizer, start_in_eval, frozen):
+    model = _net(net)
+    if frozen:
+        model[1].bias.requires_grad_(False)
+    model.train(not start_in_eval)
+    opt = _OPTIMIZERS[optimizer]([p for p in model.parameters() if p.requires_grad])
+    batches = _data([size if net != "norm" else max(size, 2) for size in sizes])
+    torch.manual_seed(1)
+    result = impl.train_epoch(model, _loader(batches, loader), F.cross_entropy, opt)
+    return {"result": result, "state after": _state(model), "modes after": _modes(model),
+            "grads after": [None if p.grad is None else p.grad for p in model.parameters()],
+            "forward calls (mode, grad enabled)": model[0].seen}
+
+
+@differential.scenario(
+    "evaluate",
+    cases=lambda st: st.fixed_dictionaries({
+        "net": st.sampled_from(("linear", "dropout", "norm")), "sizes": _case_batches(st),
+        "loader": st.sampled_from(("list", "generator", "dataloader")),
+        "modes": st.lists(st.booleans(), min_size=6, max_size=6), "fail_at": st.sampled_from((None, None, 0, 1)),
+    }),
+    edge=lambda: [
+        {"net": "linear", "sizes": [], "loader": "list", "modes": [True] * 6, "fail_at": None},
+        {"net": "norm", "sizes": [4, 1], "loader": "list", "modes": [True, True, False, True, True, True],
+         "fail_at": None},
+        {"net": "dropout", "sizes": [3, 3], "loader": "generator", "modes": [False, True, True, True, False, True],
+         "fail_at": 1},
+    ],
+    count=30,
+)
+def evaluate_outcome(impl, net, sizes, loader, modes, fail_at):
+    model = _net(net)
+    for module, training in zip(model.modules(), modes, strict=False):
+        module.training = training
+    before = _modes(model)
+    batches = _data(sizes)
+    calls = []
+
+    def loss_fn(outputs, targets):
+        calls.append(outputs.requires_grad)
+        if fail_at is not None and len(calls) > fail_at:
+            raise RuntimeError("loss failed on purpose")
+        return F.cross_entropy(outputs, targets)
+
+    result = _attempt(impl.evaluate, model, _loader(batches, loader), loss_fn)
+    return {"result": result, "modes restored": _modes(model) == before, "modes after": _modes(model),
+            "state after": _state(model), "any grad": any(p.grad is not None for p in model.parameters()),
+            "outputs required grad": calls, "forward calls (mode, grad enabled)": model[0].seen}
+
+
+@differential.scenario(
+    "fit",
+    cases=lambda st: st.fixed_dictionaries({
+        "net": st.sampled_from(("linear", "norm")), "lr": st.sampled_from((0.0, 0.05, 0.5, 2.0)),
+        "epochs": st.integers(0, 7), "patience": st.integers(0, 3), "seed": st.integers(0, 5),
+    }),
+    edge=lambda: [
+        {"net": "linear", "lr": 0.0, "epochs": 4, "patience": 2, "seed": 0},
+        {"net": "norm", "lr": 2.0, "epochs": 6, "patience": 1, "seed": 1},
+        {"net": "linear", "lr": 0.5, "epochs": 5, "patience": 5, "seed": 2},
+        {"net": "linear", "lr": 0.05, "epochs": 1, "patience": 1, "seed": 3},
+        {"net": "norm", "lr": 0.5, "epochs": 6, "patience": 3, "seed": 0},
+        {"net": "linear", "lr": 2.0, "epochs": 6, "patience": 2, "seed": 2},
+    ],
+    count=30,
+)
+def fit_outcome(impl, net, lr, epochs, patience, seed):
+    model = _net(net)
+    train = _data([4, 4, 3], seed=seed)
+    val = _data([5, 2], seed=seed + 10)
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    history = impl.fit(model, train, val, F.cross_entropy, optimizer, epochs, patience)
+    return {"history is a dict": isinstance(history, dict),
+            "history": dict(history) if isinstance(history, dict) else history,
+            "state after": _state(model)}
+
+
+@differential.scenario(
+    "LinearRegressionManual",
+    cases=lambda st: st.fixed_dictionaries({
+        "n_features": st.integers(1, 3), "rows": st.integers(1, 6), "lr": st.sampled_from((0.05, 0.1, 0.3)),
+        "epochs": st.integers(0, 8), "bad": st.sampled_from((None, None, None, "X 1-D", "X width", "y (N, 1)")),
+    }),
+    edge=lambda: [
+        {"n_features": 2, "rows": 5, "lr": 0.1, "epochs": 8, "bad": None},
+        {"n_features": 1, "rows": 1, "lr": 0.3, "epochs": 3, "bad": None},
+        {"n_features": 2, "rows": 4, "lr": 0.1, "epochs": 0, "bad": None},
+        {"n_features": 3, "rows": 4, "lr": 0.1, "epochs": 2, "bad": "y (N, 1)"},
+    ],
+    count=30,
+    tolerances={torch.float64: (1e-4, 1e-5)},
+)
+def linear_regression_manual_outcome(impl, n_features, rows, lr, epochs, bad):
+    X = torch.randn(rows, n_features)
+    y = X @ torch.linspace(-1.0, 2.0, n_features) + 0.5 + 0.1 * torch.randn(rows)
+    model = impl.LinearRegressionManual(n_features, lr)
+    if bad == "X 1-D":
+        X = X[:, 0]
+    elif bad == "X width":
+        X = torch.cat([X, X[:, :1]], dim=1)
+    elif bad == "y (N, 1)":
+        y = y[:, None]
+    before = (X.clone(), y.clone())
+    losses = _attempt(model.fit, X, y, epochs)
+    fine = isinstance(losses, list) and all(type(value) is float for value in losses)
+    return {
+        "losses": torch.tensor(losses, dtype=torch.float64) if fine else (type(losses).__name__, losses
+                                                                         if isinstance(losses, dict) else None),
+        "types of the losses": [type(value).__name__ for value in losses] if isinstance(losses, list) else None,
+        "predictions after": model.predict(X).detach() if bad is None else None,
+        "inputs unchanged": torch.equal(before[0], X) and torch.equal(before[1], y),
+    }
+
+
+@differential.scenario(
+    "LinearRegressionModule",
+    cases=lambda st: st.fixed_dictionaries({
+        "n_features": st.integers(1, 4), "rows": st.integers(0, 4), "dtype": st.sampled_from((torch.float32,
+                                                                                                torch.float64)),
+    }),
+    edge=lambda: [{"n_features": 3, "rows": 1, "dtype": torch.float32}, {"n_features": 1, "rows": 0,
+                                                                          "dtype": torch.float64}],
+    count=20,
+)
+def linear_regression_module_outcome(impl, n_features, rows, dtype):
+    model = impl.LinearRegressionModule(n_features)
+    differential.fill_by_shape_(model).to(dtype)
+    X = torch.randn(rows, n_features, dtype=dtype, requires_grad=True)
+    upstream = torch.randn(rows, dtype=dtype)
+    out = model(X)
+    out.backward(upstream.reshape(out.shape) if out.numel() == upstream.numel() else upstream)
+    return {"output": out.detach(), "parameters": differential.parameter_shapes(model),
+            "parameter grads": sorted((tuple(p.shape), p.grad) for p in model.parameters()), "X.grad": X.grad,
+            "modules": sorted({type(m).__name__ for m in model.modules()} & {"Linear"})}
+
+
+_DIGITS_RESULTS: dict = {}
+
+
+def _train_digits_once(impl):
+    """train_digits() run once per implementation (it takes seconds): the result, its time, its data loads."""
+    key = id(impl)
+    if key not in _DIGITS_RESULTS:
+        rows, X_test, y_test = _held_out(seed=2718)
+        with digits_without(impl, rows) as loader:
+            start = time.perf_counter()
+            try:
+                result = impl.train_digits()
+            except (NotImplementedError, checks.GradingError):
+                raise
+            except Exception as error:  # noqa: BLE001 - reported by the tests that use it
+                result = differential.raised(error)
+            seconds = time.perf_counter() - start
+        _DIGITS_RESULTS[key] = (impl, result, seconds, loader.calls)
+    return _DIGITS_RESULTS[key][1:]
+
+
+@differential.scenario("train_digits", edge=lambda: [{}])
+def train_digits_outcome(impl):
+    result, seconds, calls = _train_digits_once(impl)
+    if isinstance(result, dict):
+        return {"result": result}
+    shape_ok = isinstance(result, tuple | list) and len(result) == 2 and isinstance(result[0], nn.Module)
+    observed = {"type": type(result).__name__, "a (model, accuracy) pair": shape_ok,
+                "load_digits called inside": calls >= 1}
+    if shape_ok:
+        model, reported = result
+        _, X_test, y_test = _held_out(seed=2718)
+        model.eval()
+        with torch.no_grad():
+            logits = model(X_test)
+        accuracy = (logits.argmax(dim=1) == y_test).double().mean().item()
+        observed.update({
+            "logits": (tuple(logits.shape), logits.dtype, logits.device.type),
+            "accuracy on unseen digits >= 0.95": accuracy >= 0.95,
+            "type of the reported accuracy": type(reported).__name__,
+            "reported accuracy a fraction near the measured one": isinstance(reported, float)
+            and 0.0 <= reported <= 1.0 and abs(reported - accuracy) <= 0.1,
+        })
+    return observed
+
+
+@pytest.mark.kata("set_seed")
+@pytest.mark.points(1)
+def test_set_seed_agrees_with_the_reference_on_generated_seeds(impl):
+    set_seed_outcome.check(impl)
+
+
+@pytest.mark.kata("train_epoch")
+@pytest.mark.points(2)
+def test_train_epoch_agrees_with_the_reference_on_generated_runs(impl):
+    train_epoch_outcome.check(impl)
+
+
+@pytest.mark.kata("evaluate")
+@pytest.mark.points(2)
+def test_evaluate_agrees_with_the_reference_on_generated_runs(impl):
+    evaluate_outcome.check(impl)
+
+
+@pytest.mark.kata("fit")
+@pytest.mark.points(2)
+def test_fit_agrees_with_the_reference_on_generated_runs(impl):
+    fit_outcome.check(impl)
+
+
+@pytest.mark.kata("LinearRegressionManual")
+@pytest.mark.points(2)
+def test_linear_regression_manual_agrees_with_the_reference_on_generated_data(impl):
+    linear_regression_manual_outcome.check(impl)
+
+
+@pytest.mark.kata("LinearRegressionModule")
+@pytest.mark.points(1)
+def test_linear_regression_module_agrees_with_the_reference_on_generated_inputs(impl):
+    linear_regression_module_outcome.check(impl)
+
+
+@pytest.mark.kata("train_digits")
+@pytest.mark.points(1)
+def test_train_digits_agrees_with_the_reference(impl):
+    train_digits_outcome.check(impl)

@@ -29,6 +29,8 @@ def train_epoch(model, loader, loss_fn, optimizer):
         optimizer.step()
         total += loss.detach().double() * targets.shape[0]
         count += targets.shape[0]
+    if count == 0:
+        raise ValueError("the loader yielded no batches")
     return (total / count).item()
 
 
@@ -51,6 +53,8 @@ def evaluate(model, loader, loss_fn):
             loss_sum += float(loss_fn(outputs, targets)) * len(targets)
             correct += int((outputs.max(dim=1).indices == targets).sum())
             count += len(targets)
+    if not count:
+        raise ValueError("the loader yielded no batches")
     return loss_sum / count, correct / count
 
 
@@ -81,7 +85,7 @@ class LinearRegressionManual:
 
     def __init__(self, n_features, lr):
         self.n_features, self.lr = n_features, lr
-        self.theta = torch.cat([torch.normal(0.0, 0.01, (n_features,)), torch.zeros(1)]).requires_grad_()
+        self.theta = torch.zeros(n_features + 1, requires_grad=True)  # the contract starts at zero
 
     def _design(self, X):
         if X.dim() != 2 or X.shape[1] != self.n_features:
