@@ -358,6 +358,10 @@ def test_nan_guard_is_silent_on_finite_outputs(impl):
     checks.check(error is None, f"with NaNGuard(model): model(x) raised {error!r} on a model with finite outputs.")
     checks.close(out, expected, "model(x) inside NaNGuard(model)", "The guard must not change outputs.")
     _same_hooks(model, {}, "leaving NaNGuard(model)")
+    # Silence earns the point only from a guard that does speak up when an output is NaN.
+    poisoned = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), bad_sqrt=SqrtOfNegative()))
+    _check_named(_guarded_error(impl, poisoned, torch.randn(2, 4)), "bad_sqrt", [],
+                 "where the layer 'bad_sqrt' outputs NaN", "Raise RuntimeError naming the first non-finite module.")
 
 
 @pytest.mark.kata("NaNGuard")
