@@ -117,7 +117,8 @@ class NaNGuard:
     def _check_for(name: str):
         ### BEGIN SOLUTION
         # TODO: return a forward hook (module, inputs, output) that raises RuntimeError naming
-        #   `name` when a floating-point output tensor is not all finite.
+        #   `name` when a floating-point output tensor is not all finite (the output may be a
+        #   tuple or list: look at every tensor in it).
         def check(module: nn.Module, inputs: tuple, output: object) -> None:
             outputs = output if isinstance(output, tuple | list) else (output,)
             for tensor in outputs:

@@ -74,7 +74,8 @@ class NaNGuard:
     @staticmethod
     def _check_for(name: str):
         # TODO: return a forward hook (module, inputs, output) that raises RuntimeError naming
-        #   `name` when a floating-point output tensor is not all finite.
+        #   `name` when a floating-point output tensor is not all finite (the output may be a
+        #   tuple or list: look at every tensor in it).
         raise NotImplementedError('NaNGuard._check_for: not written yet, see the TODO above this line')
 
 
