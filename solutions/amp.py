@@ -15,7 +15,13 @@ def autocast_forward(
     device_type: str = "cpu",
     dtype: torch.dtype = torch.bfloat16,
 ) -> torch.Tensor:
-    """model(x) computed under torch.autocast(device_type, dtype); the model itself is left as it is."""
+    """model(x) computed under torch.autocast(device_type, dtype); the model itself is left as it is.
+
+    dtype must be torch.float16 or torch.bfloat16 (ValueError otherwise) and device_type a str such as
+    "cpu" (TypeError otherwise). The model keeps its parameter dtypes and the mode of every submodule,
+    x is unchanged, autocast is off again afterwards, and gradients flow back through the result.
+    Any batch size works, 0 too.
+    """
     ### BEGIN SOLUTION
     # TODO: raise TypeError unless device_type is a str, and ValueError naming dtype unless it is
     #   torch.float16 or torch.bfloat16; then call the model inside
@@ -42,6 +48,10 @@ def amp_train_step(
     """One mixed-precision training step with gradient scaling; returns the unscaled loss as a float.
 
     Order: scale the loss, backward, unscale_ (when clipping), clip, scaler.step, scaler.update, zero_grad.
+    max_norm is None (no clipping) or > 0 (ValueError for 0 or less); clipping scales all gradients
+    together to a global L2 norm of at most max_norm, like nn.utils.clip_grad_norm_. Afterwards every
+    .grad is None (zero_grad's default), so the next step starts clean. When a gradient is inf or NaN,
+    scaler.step skips the update and scaler.update lowers the scale; the loss is returned all the same.
     """
     ### BEGIN SOLUTION
     # TODO: raise ValueError naming max_norm unless it is None or > 0. Compute
@@ -66,7 +76,13 @@ def amp_train_step(
 
 
 class CheckpointedSequential(nn.Module):
-    """Runs blocks in order like nn.Sequential, but recomputes each block's activations in backward."""
+    """Runs blocks in order like nn.Sequential, but recomputes each block's activations in backward.
+
+    Every block must be an nn.Module (TypeError otherwise); the blocks are registered as submodules.
+    With no blocks the input comes back unchanged. Outputs, the gradients of x and of every parameter
+    (also when x needs none) and the random draws (dropout) are those of running the blocks plainly,
+    in train and in eval mode, any batch size (0 too).
+    """
 
     def __init__(self, *blocks: nn.Module) -> None:
         super().__init__()
@@ -90,7 +106,12 @@ class CheckpointedSequential(nn.Module):
 
 
 def param_bytes(model: nn.Module) -> dict[torch.dtype, int]:
-    """Bytes held by the model's parameters and buffers, per dtype (shared tensors counted once)."""
+    """Bytes held by the model's parameters and buffers, per dtype (shared tensors counted once).
+
+    Frozen parameters and every buffer (non-persistent ones too) count; a dtype the model does not use
+    is not a key, so a model without tensors gives {}. Works on any device, meta included. model must
+    be an nn.Module (TypeError otherwise, e.g. for a state_dict).
+    """
     ### BEGIN SOLUTION
     # TODO: raise TypeError naming model unless it is an nn.Module. Walk model.parameters() and
     #   model.buffers() (both already skip shared duplicates) and add t.numel() * t.element_size()

@@ -13,10 +13,14 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: f
     """Mean cross-entropy of (N, C) logits against (N,) class indices, like F.cross_entropy.
 
     Stable for any logits (1e4 included). With label smoothing e the target distribution is
-    (1 - e) on the true class plus e / C on every class.
+    (1 - e) on the true class plus e / C on every class. The loss keeps the logits' dtype and is
+    differentiable in the logits; an empty batch (N = 0) gives NaN, as F.cross_entropy does.
+    label_smoothing outside [0, 1], logits that are not 2-D or a target that is not (N,) raise ValueError.
+    The logits and the target are left unchanged.
     """
     ### BEGIN SOLUTION
-    # TODO: check label_smoothing lies in [0, 1] (ValueError naming it). Compute log-probabilities
+    # TODO: check label_smoothing lies in [0, 1] and the shapes (ValueError naming the bad
+    #   argument). Compute log-probabilities
     #   stably as logits - torch.logsumexp(logits, dim=1, keepdim=True) (never exp() the raw
     #   logits), pick the true class with .gather, and mix in label_smoothing times the mean of
     #   -log_probs over the classes. Return the mean over the batch.
@@ -35,20 +39,34 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: f
 
 
 def bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean binary cross-entropy of logits against targets in [0, 1], like F.binary_cross_entropy_with_logits."""
+    """Mean binary cross-entropy of logits against targets in [0, 1], like F.binary_cross_entropy_with_logits.
+
+    Any shape works (a 0-dim tensor too); target must have the logits' shape (ValueError otherwise).
+    Finite for any logits (1e4 included); the loss keeps the logits' dtype, an empty input gives NaN,
+    and its gradient is (sigmoid(x) - y) / n everywhere, at x = 0 too (as torch's). Inputs are left unchanged.
+    """
     ### BEGIN SOLUTION
-    # TODO: target must have the logits' shape (else ValueError naming target). Use the stable
-    #   form max(x, 0) - x * y + log1p(exp(-|x|)) (clamp, abs, torch.log1p) instead of
-    #   log(sigmoid(x)), which overflows to -inf for large |x|. Return the mean.
+    # TODO: target must have the logits' shape (else ValueError naming target). log(sigmoid(x))
+    #   overflows to -inf for large |x|; use the identity loss = (1 - y) * x + log(1 + exp(-x)) with
+    #   log(1 + exp(-x)) computed stably as torch.logaddexp(torch.zeros_like(x), -x). (The form
+    #   max(x, 0) - x * y + log1p(exp(-|x|)) has the right values but the wrong gradient at x = 0.)
+    #   Return the mean.
     if target.shape != logits.shape:
         raise ValueError(f"target shape {tuple(target.shape)} must equal logits shape {tuple(logits.shape)}")
-    losses = logits.clamp(min=0) - logits * target + torch.log1p(torch.exp(-logits.abs()))
+    losses = (1.0 - target) * logits + torch.logaddexp(torch.zeros_like(logits), -logits)
     return losses.mean()
     ### END SOLUTION
 
 
 class SGDMomentum(torch.optim.Optimizer):
-    """SGD with momentum and (coupled) weight decay, step for step the same as torch.optim.SGD."""
+    """SGD with momentum and (coupled) weight decay, step for step the same as torch.optim.SGD.
+
+    lr, momentum and weight_decay must be >= 0 (0 allowed; ValueError naming a negative one). Each
+    param group carries its own lr, momentum and weight_decay, read at every step (a scheduler may
+    change them). A parameter whose .grad is None is left alone (no decay either). Momentum buffers
+    live per parameter in self.state, in the parameter's dtype, so state_dict() / load_state_dict()
+    resume exactly. step(closure) returns the closure's loss (None without a closure).
+    """
 
     def __init__(self, params: ParamsT, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
         ### BEGIN SOLUTION
@@ -91,7 +109,14 @@ class SGDMomentum(torch.optim.Optimizer):
 
 
 class MyAdamW(torch.optim.Optimizer):
-    """Adam with decoupled weight decay, step for step the same as torch.optim.AdamW."""
+    """Adam with decoupled weight decay, step for step the same as torch.optim.AdamW.
+
+    lr, eps and weight_decay must be >= 0 and each beta in [0, 1) (0 allowed; ValueError naming the bad
+    argument). Each param group carries its own lr, betas, eps and weight_decay, read at every step. A
+    parameter whose .grad is None is left alone (no decay either). Step counts and running averages live
+    per parameter in self.state, so state_dict() / load_state_dict() resume exactly. step(closure)
+    returns the closure's loss (None without a closure).
+    """
 
     def __init__(
         self,
@@ -157,7 +182,8 @@ def warmup_cosine(
       lr = min_lr + (B - min_lr) * (1 + cos(pi * (t - warmup_steps) / (total_steps - warmup_steps))) / 2
                                                                          for warmup_steps <= t <= total_steps,
       lr = min_lr                                                        for t > total_steps.
-    Requires 0 <= warmup_steps < total_steps and min_lr >= 0.
+    Requires 0 <= warmup_steps < total_steps and min_lr >= 0 (ValueError naming the bad argument).
+    min_lr is an absolute lr, the same for every group; a group whose base lr is 0 stays at 0.
     """
     ### BEGIN SOLUTION
     # TODO: validate the arguments (ValueError naming the bad one). LambdaLR multiplies each
@@ -192,6 +218,8 @@ def clip_grad_norm_(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm:
 
     Like nn.utils.clip_grad_norm_: the coefficient is max_norm / (total_norm + 1e-6), capped at 1.
     Accepts one tensor or any iterable of tensors (a generator too); tensors without grad are skipped.
+    Returns the total as a 0-dim tensor in the gradients' dtype (torch.tensor(0.) when no tensor has a
+    grad); max_norm may be 0 (gradients zeroed), a negative one raises ValueError.
     """
     ### BEGIN SOLUTION
     # TODO: max_norm < 0 is a ValueError. Turn parameters into a list once (a generator can be

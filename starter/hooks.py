@@ -11,8 +11,12 @@ from torch.utils.hooks import RemovableHandle
 def capture_activations(model: nn.Module, x: torch.Tensor, names: Iterable[str]) -> dict[str, torch.Tensor]:
     """Run model(x) once and return {name: a detached copy of that submodule's output} for each name.
 
-    Names are qualified names as model.named_modules() gives them ("encoder.0"); an unknown name
-    raises ValueError. No hook stays registered afterwards, also when the forward pass raises.
+    Names are qualified names as model.named_modules() gives them ("encoder.0", "" for the model
+    itself), in any iterable (a generator too); an unknown name raises ValueError before anything runs.
+    A module called more than once keeps its last output; the captured tensors do not require grad
+    and keep their values when a later in-place op changes the original. Any batch size works, 0 too.
+    No hook of ours stays registered afterwards, also when the forward pass raises (its error
+    propagates); the model's own hooks and the train/eval mode of every submodule are left as they were.
     """
     # TODO: look the names up in dict(model.named_modules()) (ValueError for unknown ones),
     #   register_forward_hook on each module with a hook that stores output.detach().clone()
@@ -24,7 +28,9 @@ def capture_activations(model: nn.Module, x: torch.Tensor, names: Iterable[str])
 def gradient_flow(model: nn.Module, loss: torch.Tensor) -> dict[str, float]:
     """Backpropagate loss and return {parameter name: L2 norm of its gradient} as Python floats.
 
-    Names are those of model.named_parameters(); parameters that get no gradient are left out.
+    Names are those of model.named_parameters() (a shared parameter once, under its first name);
+    parameters whose .grad is None afterwards (frozen, unused) are left out. As with loss.backward(),
+    gradients already in .grad are added to, not replaced, and every .grad stays filled afterwards.
     """
     # TODO: loss.backward(), then for each (name, p) in model.named_parameters() whose p.grad is
     #   not None, the float of p.grad's L2 norm (torch.linalg.vector_norm(...).item()).
@@ -37,8 +43,11 @@ class NaNGuard:
         with NaNGuard(model):
             model(x)   # RuntimeError: ... 'encoder.1' ... when encoder.1 is the first to output NaN
 
-    The message names the module's qualified name. Every hook is removed on exit, also when the
-    block raises, and the exception is never swallowed.
+    The message names the module's qualified name (the children's hooks fire before their
+    container's, so a container is named only when its own forward creates the NaN). An output that
+    is a tuple or list counts when any floating tensor in it holds NaN or Inf. Nothing is registered
+    before the with block starts; every hook is removed on exit, also when the block raises, and no
+    exception is swallowed or replaced (an error of the model propagates as it is).
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -65,15 +74,18 @@ class NaNGuard:
     @staticmethod
     def _check_for(name: str):
         # TODO: return a forward hook (module, inputs, output) that raises RuntimeError naming
-        #   `name` when a floating-point output tensor is not all finite.
+        #   `name` when a floating-point output tensor is not all finite (the output may be a
+        #   tuple or list: look at every tensor in it).
         raise NotImplementedError('NaNGuard._check_for: not written yet, see the TODO above this line')
 
 
 def shape_trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple[int, ...]]]:
     """(qualified name, class name, output shape) of every call of a leaf module during model(x), in call order.
 
-    Leaf modules are those without children; containers are left out. A module called twice
-    appears twice. No hook stays registered afterwards.
+    Leaf modules are those without children; containers are left out, and a model without children is
+    itself a leaf (name ""). A module called twice appears twice; one never called does not appear.
+    Shapes are plain tuples of ints. No hook stays registered afterwards, also when the forward pass
+    raises (its error propagates); the modes and gradient mode are left as they were.
     """
     # TODO: register_forward_hook on each module of model.named_modules() without children
     #   (next(module.children(), None) is None); the hook appends (name, type(module).__name__,
@@ -85,7 +97,9 @@ def shape_trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple
 def clamp_grad_(param: torch.Tensor, limit: float) -> RemovableHandle:
     """Make every gradient flowing into param clamped to [-limit, limit]; return the hook's handle.
 
-    handle.remove() restores plain gradients. limit must be positive (ValueError otherwise).
+    Each entry of the gradient of each backward pass is clamped before it is added to param.grad (a
+    second backward adds another clamped gradient); the gradients of other tensors and param's values
+    are untouched. handle.remove() restores plain gradients. limit must be > 0 (ValueError for 0 or less).
     """
     # TODO: check limit > 0, then return param.register_hook(fn) where fn returns a NEW tensor
     #   grad.clamp(-limit, limit) (a tensor hook may not modify its argument in place).

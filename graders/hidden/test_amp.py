@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from torchkata import checks
+from torchkata.graderkit import differential
 
 SCALE = 2.0**10
 LR = 0.1
@@ -621,3 +622,219 @@ def test_param_bytes_rejects_a_tensor(impl):
                           "param_bytes takes an nn.Module.")
     checks.check("model" in str(error), f"param_bytes(torch.zeros(3)) raised {error!r}; expected a message naming "
                  "model.")
+
+
+# ---------------------------------------------------------------- differential: every observable against the reference
+#
+# The reference's outcomes on generated cases are recorded by `torchkata build` in cases_amp.pt. Models, blocks,
+# optimizers and scalers are built inside each observation from plain case values and filled by shape; compared
+# are the results (values, dtypes), the model after the call (parameter dtypes, modes, gradients), the scaler's
+# scale, the global RNG and what is raised for bad arguments.
+
+
+def _attempt(fn, *args, **kwargs):
+    """fn's result, or the record of what it raised (a kata that is not started still fails as such)."""
+    try:
+        return fn(*args, **kwargs)
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the error is part of the outcome
+        return differential.raised(error)
+
+
+def _grads(module: nn.Module) -> list:
+    return [p.grad for p in module.parameters()]
+
+
+@differential.scenario(
+    "autocast_forward",
+    cases=lambda st: st.fixed_dictionaries({
+        "x": differential.tensors(st, shape=st.integers(0, 3).map(lambda b: (b, 4))),
+        "dtype": st.sampled_from((torch.bfloat16, torch.bfloat16, torch.float16, torch.float32, torch.float64)),
+        "device_type": st.sampled_from(("cpu", "cpu", "cpu", 0)),
+        "mixed_modes": st.booleans(),
+        "upstream": st.sampled_from((1.0, -2.0)),
+    }),
+    edge=lambda: [
+        {"x": torch.zeros(0, 4), "dtype": torch.bfloat16, "device_type": "cpu", "mixed_modes": True, "upstream": 1.0},
+        {"x": torch.ones(2, 4), "dtype": torch.float16, "device_type": "cpu", "mixed_modes": False, "upstream": 1.0},
+        {"x": torch.ones(2, 4), "dtype": torch.float32, "device_type": "cpu", "mixed_modes": False, "upstream": 1.0},
+        {"x": torch.ones(2, 4), "dtype": torch.bfloat16, "device_type": None, "mixed_modes": False, "upstream": 1.0},
+    ],
+    count=20,
+)
+def autocast_forward_outcome(impl, x, dtype, device_type, mixed_modes, upstream):
+    model = differential.fill_by_shape_(nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Dropout(0.3), nn.Linear(6, 3)))
+    model.train()
+    if mixed_modes:
+        model[2].eval()
+    before = x.clone()
+    out = impl.autocast_forward(model, x, device_type, dtype)
+    outcome = {"result": out, "x unchanged": torch.equal(before, x), "modes after the call": differential.modes(model),
+               "parameter dtypes after the call": [p.dtype for p in model.parameters()],
+               "autocast enabled after the call": torch.is_autocast_enabled("cpu"),
+               "requires grad": isinstance(out, torch.Tensor) and out.requires_grad}
+    if outcome["requires grad"]:
+        (out.float() * upstream).sum().backward()
+        outcome["parameter grads after backward"] = _grads(model)
+    return outcome
+
+
+@differential.scenario(
+    "amp_train_step",
+    cases=lambda st: st.integers(1, 4).flatmap(lambda b: st.fixed_dictionaries({
+        "x": differential.tensors(st, shape=(b, 3), low=-2, high=2),
+        "targets": differential.tensors(st, shape=(b, 2), low=-1, high=1),
+        "loss": st.sampled_from(("mse", "cross_entropy")),
+        "max_norm": st.sampled_from((None, None, 0.05, 1.0, 100.0, 0.0, -1.0)),
+        "log2_scale": st.sampled_from((4, 10, 16)),
+        "poisoned_step": st.sampled_from((None, None, 0, 1)),
+    })),
+    edge=lambda: [
+        {"x": torch.ones(2, 3), "targets": torch.zeros(2, 2), "loss": "mse", "max_norm": 0.0, "log2_scale": 10,
+         "poisoned_step": None},
+        {"x": torch.ones(2, 3), "targets": torch.zeros(2, 2), "loss": "mse", "max_norm": 0.01, "log2_scale": 16,
+         "poisoned_step": 0},
+        {"x": torch.ones(1, 3), "targets": torch.ones(1, 2), "loss": "cross_entropy", "max_norm": None,
+         "log2_scale": 4, "poisoned_step": 1},
+    ],
+    count=20,
+    # bfloat16 autocast moves the loss and the gradients by well under 1%; every mistake checked moves them more.
+    tolerances={torch.float32: (1e-2, 1e-4), torch.float64: (3e-2, 1e-3)},
+)
+def amp_train_step_outcome(impl, x, targets, loss, max_norm, log2_scale, poisoned_step):
+    model = differential.fill_by_shape_(nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Linear(5, 2)))
+    model[0].bias.requires_grad_(False)  # frozen: never a gradient
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**log2_scale, growth_interval=1)
+    loss_fn = nn.MSELoss() if loss == "mse" else nn.CrossEntropyLoss()
+    y = targets if loss == "mse" else targets.argmax(dim=1)
+    outcome: dict = {"returned": [], "returned type": [], "parameters after each step": [], "scale after each step": [],
+                     "grads after each step": []}
+    for step in range(2):
+        inputs = x.clone()
+        if poisoned_step == step:
+            inputs[0, 0] = float("inf")
+        returned = impl.amp_train_step(model, inputs, y, loss_fn, optimizer, scaler, max_norm)
+        outcome["returned type"].append(type(returned).__name__)
+        outcome["returned"].append(torch.tensor(float(returned), dtype=torch.float64))
+        outcome["parameters after each step"].append([p.detach().clone() for p in model.parameters()])
+        outcome["scale after each step"].append(float(scaler.get_scale()))
+        outcome["grads after each step"].append(_grads(model))
+    return outcome
+
+
+_BLOCK_KINDS = ("mlp", "gelu", "dropout", "mlp")
+
+
+def _block(kind: str):
+    if kind == "function":
+        return torch.tanh
+    block = {"mlp": lambda: nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 4)),
+             "gelu": lambda: nn.Sequential(nn.Linear(4, 4), nn.GELU()),
+             "dropout": lambda: nn.Dropout(0.5)}[kind]()
+    return differential.fill_by_shape_(block)
+
+
+@differential.scenario(
+    "CheckpointedSequential",
+    cases=lambda st: st.integers(0, 3).flatmap(lambda b: st.fixed_dictionaries({
+        "kinds": st.lists(st.sampled_from(_BLOCK_KINDS + ("function",)), max_size=3),
+        "x": differential.tensors(st, shape=(b, 4)),
+        "x_requires_grad": st.booleans(),
+        "training": st.booleans(),
+        "upstream": differential.tensors(st, shape=(b, 4)),
+    })),
+    edge=lambda: [
+        {"kinds": [], "x": torch.ones(2, 4), "x_requires_grad": True, "training": True, "upstream": torch.ones(2, 4)},
+        {"kinds": ["mlp", "dropout", "gelu"], "x": torch.ones(3, 4), "x_requires_grad": False, "training": True,
+         "upstream": torch.ones(3, 4)},
+        {"kinds": ["mlp", "function"], "x": torch.ones(1, 4), "x_requires_grad": True, "training": True,
+         "upstream": torch.ones(1, 4)},
+        {"kinds": ["gelu"], "x": torch.zeros(0, 4), "x_requires_grad": True, "training": False,
+         "upstream": torch.zeros(0, 4)},
+    ],
+    count=25,
+    tolerances={torch.float32: (1e-5, 1e-6)},
+)
+def checkpointed_sequential_outcome(impl, kinds, x, x_requires_grad, training, upstream):
+    blocks = [_block(kind) for kind in kinds]
+    model = impl.CheckpointedSequential(*blocks)
+    model.train(training)
+    x = x.clone().requires_grad_(x_requires_grad)
+    out = model(x)
+    outcome = {"output": out, "parameter shapes": differential.parameter_shapes(model),
+               "modes of the blocks": [differential.modes(block) for block in blocks],
+               "output requires grad": out.requires_grad}
+    if out.requires_grad:
+        (out * upstream).sum().backward()
+    outcome["x.grad"] = x.grad
+    outcome["grads of each block"] = [_grads(block) for block in blocks]
+    outcome["global RNG afterwards"] = torch.rand(3)
+    return outcome
+
+
+class _Mixed(nn.Module):
+    """float64 and float16 layers, a frozen parameter, BatchNorm buffers (one int64), a non-persistent buffer."""
+
+    def __init__(self):
+        super().__init__()
+        self.wide = nn.Linear(3, 4).double()
+        self.half = nn.Linear(4, 2).half()
+        self.norm = nn.BatchNorm1d(2)
+        self.norm.weight.requires_grad_(False)
+        self.register_buffer("mask", torch.ones(5, dtype=torch.int32), persistent=False)
+
+
+class _Shared(nn.Module):
+    """One layer reachable under two names and a weight tied into a second layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Linear(4, 4)
+        self.again = self.encoder
+        self.decoder = nn.Linear(4, 4, bias=False)
+        self.decoder.weight = self.encoder.weight
+
+
+def _sized_model(kind: str):
+    return {"mixed": _Mixed, "shared": _Shared, "no parameters": nn.ReLU,
+            "meta": lambda: nn.Linear(5, 3, device="meta"), "a state_dict": lambda: nn.Linear(2, 2).state_dict(),
+            "empty sequential": nn.Sequential}[kind]()
+
+
+@differential.scenario(
+    "param_bytes",
+    edge=lambda: [{"kind": kind} for kind in ("mixed", "shared", "no parameters", "meta", "a state_dict",
+                                               "empty sequential")],
+)
+def param_bytes_outcome(impl, kind):
+    model = _sized_model(kind)
+    result = impl.param_bytes(model)
+    if isinstance(result, dict):  # dtype keys are compared as they are, sorted by name
+        result = sorted(result.items(), key=lambda item: str(item[0]))
+    return {"bytes per dtype": result}
+
+
+@pytest.mark.kata("autocast_forward")
+@pytest.mark.points(2)
+def test_autocast_forward_agrees_with_the_reference_on_generated_cases(impl):
+    autocast_forward_outcome.check(impl)
+
+
+@pytest.mark.kata("amp_train_step")
+@pytest.mark.points(2)
+def test_amp_train_step_agrees_with_the_reference_on_generated_cases(impl):
+    amp_train_step_outcome.check(impl)
+
+
+@pytest.mark.kata("CheckpointedSequential")
+@pytest.mark.points(2)
+def test_checkpointed_sequential_agrees_with_the_reference_on_generated_cases(impl):
+    checkpointed_sequential_outcome.check(impl)
+
+
+@pytest.mark.kata("param_bytes")
+@pytest.mark.points(2)
+def test_param_bytes_agrees_with_the_reference_on_generated_cases(impl):
+    param_bytes_outcome.check(impl)

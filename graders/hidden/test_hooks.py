@@ -8,9 +8,10 @@ from collections.abc import Callable
 import pytest
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from torchkata import checks
-from torchkata.graderkit import errors, hooks
+from torchkata.graderkit import differential, errors, hooks
 
 _CLEANUP = "Keep every handle that register_*_hook returns and call handle.remove() in a finally block."
 
@@ -357,6 +358,10 @@ def test_nan_guard_is_silent_on_finite_outputs(impl):
     checks.check(error is None, f"with NaNGuard(model): model(x) raised {error!r} on a model with finite outputs.")
     checks.close(out, expected, "model(x) inside NaNGuard(model)", "The guard must not change outputs.")
     _same_hooks(model, {}, "leaving NaNGuard(model)")
+    # Silence earns the point only from a guard that does speak up when an output is NaN.
+    poisoned = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), bad_sqrt=SqrtOfNegative()))
+    _check_named(_guarded_error(impl, poisoned, torch.randn(2, 4)), "bad_sqrt", [],
+                 "where the layer 'bad_sqrt' outputs NaN", "Raise RuntimeError naming the first non-finite module.")
 
 
 @pytest.mark.kata("NaNGuard")
@@ -539,3 +544,342 @@ def test_clamp_grad_rejects_non_positive_limit(impl):
         param = nn.Parameter(torch.randn(3))
         checks.raises(ValueError, lambda param=param, limit=limit: impl.clamp_grad_(param, limit),
                       f"clamp_grad_(param, {limit})", "limit must be positive: raise ValueError naming it.")
+
+
+# ---------------------------------------------------------------- differential: every observable against the reference
+#
+# The reference's outcomes on generated cases are recorded by `torchkata build` in cases_hooks.pt. The models are
+# the grader's own (so their names may be observed), built inside each observation from plain case values and
+# filled by shape; compared are the results, the hooks left on every module, parameter and global registry, the
+# modes of every submodule, the gradients, and what is raised.
+
+
+def _attempt(fn: Callable, *args, **kwargs):
+    """fn's result, or the record of what it raised (a kata that is not started still fails as such)."""
+    try:
+        return fn(*args, **kwargs)
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the error is part of the outcome
+        return differential.raised(error)
+
+
+def _given_as(names: list[str], how: str):
+    return {"list": lambda: list(names), "tuple": lambda: tuple(names), "generator": lambda: (n for n in names)}[how]()
+
+
+def _nothing(*args) -> None:
+    return None
+
+
+class _Probe(nn.Module):
+    """A nested encoder whose in-place ReLU rewrites its Linear's output, a layer called twice, dropout, a head."""
+
+    def __init__(self, fails: bool = False):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(4, 6), nn.ReLU(inplace=True))
+        self.shared = nn.Linear(6, 6)
+        self.drop = nn.Dropout(0.5)
+        self.head = Boom() if fails else nn.Linear(6, 3)
+
+    def forward(self, x):
+        hidden = torch.tanh(self.shared(self.encoder(x)))
+        return self.head(self.drop(self.shared(hidden)))
+
+
+_PROBE_NAMES = ["", "encoder", "encoder.0", "encoder.1", "shared", "drop", "head"]
+
+
+def _probe(fails: bool = False) -> nn.Module:
+    model = differential.fill_by_shape_(_Probe(fails))
+    model.train()
+    model.encoder.eval()  # mixed modes: the kata must leave each as it is
+    model.shared.register_forward_hook(_nothing)  # a hook of the model's own, which must stay
+    return model
+
+
+@differential.scenario(
+    "capture_activations",
+    cases=lambda st: st.fixed_dictionaries({
+        "names": st.lists(st.sampled_from(_PROBE_NAMES + ["decoder", "encoder.2"]), max_size=4, unique=True),
+        "given_as": st.sampled_from(("list", "tuple", "generator")),
+        "x": differential.tensors(st, shape=st.integers(0, 3).map(lambda b: (b, 4))),
+        "fails": st.sampled_from((False, False, False, True)),
+    }),
+    edge=lambda: [
+        {"names": [], "given_as": "list", "x": torch.ones(1, 4), "fails": False},
+        {"names": ["encoder.0", "shared", ""], "given_as": "generator", "x": torch.randn(2, 4), "fails": False},
+        {"names": ["encoder.0", "drop"], "given_as": "tuple", "x": torch.zeros(0, 4), "fails": False},
+        {"names": ["encoder.0", "decoder"], "given_as": "list", "x": torch.randn(2, 4), "fails": False},
+        {"names": ["encoder", "shared"], "given_as": "list", "x": torch.randn(2, 4), "fails": True},
+    ],
+    count=30,
+)
+def capture_activations_outcome(impl, names, given_as, x, fails):
+    model = _probe(fails)
+    x = x.requires_grad_()
+    captured = _attempt(impl.capture_activations, model, x, _given_as(names, given_as))
+    plain = type(captured) is dict and all(isinstance(v, torch.Tensor) for v in captured.values())
+    return {
+        "result": captured,
+        "requires_grad of each captured tensor": {k: v.requires_grad for k, v in captured.items()} if plain else None,
+        "hooks after the call": hooks.hook_counts(model),
+        "modes after the call": differential.modes(model),
+    }
+
+
+class _Tied(nn.Module):
+    """A shared layer called twice, a weight tied between two layers, a frozen bias, an unused layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(3, 4)
+        self.shared = nn.Linear(4, 4)
+        self.decode = nn.Linear(4, 4)
+        self.decode.weight = self.shared.weight
+        self.decode.bias.requires_grad_(False)
+        self.spare = nn.Linear(2, 2)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x):
+        h = torch.tanh(self.shared(torch.tanh(self.shared(self.embed(x)))))
+        return self.out(torch.tanh(self.decode(h)))
+
+
+@differential.scenario(
+    "gradient_flow",
+    cases=lambda st: st.integers(0, 3).flatmap(lambda b: st.fixed_dictionaries({
+        "x": differential.tensors(st, shape=(b, 3)),
+        "weights": differential.tensors(st, shape=(b, 2)),
+        "grads_before": st.booleans(),
+        "dtype": st.sampled_from((torch.float32, torch.float64)),
+    })),
+    edge=lambda: [
+        {"x": torch.zeros(0, 3), "weights": torch.zeros(0, 2), "grads_before": False, "dtype": torch.float32},
+        {"x": torch.ones(2, 3), "weights": torch.ones(2, 2), "grads_before": True, "dtype": torch.float64},
+    ],
+    count=20,
+    tolerances={torch.float64: (1e-9, 1e-12)},
+)
+def gradient_flow_outcome(impl, x, weights, grads_before, dtype):
+    model = differential.fill_by_shape_(_Tied()).to(dtype)
+    if grads_before:
+        for p in model.parameters():
+            if p.requires_grad:
+                p.grad = torch.full_like(p, 0.25)
+    loss = (model(x.to(dtype)) * weights.to(dtype)).sum()
+    norms = impl.gradient_flow(model, loss)
+    return {
+        "result": norms,
+        "grads after the call": {name: p.grad for name, p in model.named_parameters()},
+        "hooks after the call": hooks.hook_counts(model),
+    }
+
+
+class _Stage(nn.Module):
+    """A leaf that passes x on, or makes NaN / Inf, or returns a tuple with NaN in its second item, or raises."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.kind = kind
+
+    def forward(self, x):
+        if self.kind == "nan":
+            return x * float("nan")
+        if self.kind == "inf":
+            return x + float("inf")
+        if self.kind == "tuple-nan":
+            return x * 1.0, x * float("nan")
+        if self.kind == "fails":
+            raise ValueError("this stage always fails")
+        return x * 2.0 - 1.0
+
+
+class _Chain(nn.Module):
+    """Runs its children in order (the first item of a tuple goes on); may create NaN itself afterwards."""
+
+    def __init__(self, children: dict[str, nn.Module], poisons: bool = False):
+        super().__init__()
+        for name, child in children.items():
+            self.add_module(name, child)
+        self.poisons = poisons
+
+    def forward(self, x):
+        for child in self.children():
+            out = child(x)
+            x = out[0] if isinstance(out, tuple) else out
+        return x.abs().neg().sub(1.0).log() if self.poisons else x
+
+
+_STAGES = ("pass", "pass", "nan", "inf", "tuple-nan", "fails")
+_GUARDED = ["alpha", "bravo", "bravo.charlie", "bravo.delta", "echo"]
+
+
+def _guarded_model(kinds: list[str], bravo_poisons: bool) -> nn.Module:
+    alpha, charlie, delta, echo = (_Stage(kind) for kind in kinds)
+    model = _Chain({"alpha": alpha, "bravo": _Chain({"charlie": charlie, "delta": delta}, bravo_poisons),
+                    "echo": echo})
+    model.bravo.register_forward_hook(_nothing)  # a hook of the model's own, which must stay
+    return model
+
+
+def _named(error: object) -> str | None:
+    """The longest of the model's qualified names that the message holds (None: it names none)."""
+    text = str(error)
+    return max((name for name in _GUARDED if name in text), key=len, default=None)
+
+
+@differential.scenario(
+    "NaNGuard",
+    cases=lambda st: st.fixed_dictionaries({
+        "kinds": st.lists(st.sampled_from(_STAGES), min_size=4, max_size=4),
+        "bravo_poisons": st.sampled_from((False, False, True)),
+        "x": differential.tensors(st, shape=st.integers(1, 3).map(lambda b: (b, 3))),
+        "nan_input": st.sampled_from((False, False, False, True)),
+    }),
+    edge=lambda: [
+        {"kinds": ["pass"] * 4, "bravo_poisons": False, "x": torch.ones(2, 3), "nan_input": False},
+        {"kinds": ["pass", "nan", "inf", "pass"], "bravo_poisons": False, "x": torch.ones(2, 3), "nan_input": False},
+        {"kinds": ["pass", "pass", "pass", "inf"], "bravo_poisons": True, "x": torch.ones(2, 3), "nan_input": False},
+        {"kinds": ["pass", "tuple-nan", "pass", "nan"], "bravo_poisons": False, "x": torch.ones(1, 3),
+         "nan_input": False},
+        {"kinds": ["pass", "pass", "fails", "pass"], "bravo_poisons": False, "x": torch.ones(1, 3),
+         "nan_input": False},
+        {"kinds": ["pass"] * 4, "bravo_poisons": False, "x": torch.ones(1, 3), "nan_input": True},
+    ],
+    count=30,
+)
+def nan_guard_outcome(impl, kinds, bravo_poisons, x, nan_input):
+    model = _guarded_model(kinds, bravo_poisons)
+    if nan_input:
+        x[0, 0] = float("nan")
+    guard = impl.NaNGuard(model)
+    made = hooks.hook_counts(model)
+    try:
+        with guard:
+            outcome = {"output": model(x)}
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the error and the module it names are the outcome
+        outcome = {"raised": differential.raised(error), "module named": _named(error)}
+    outcome["hooks once NaNGuard(model) is made"] = made
+    outcome["hooks after the block"] = hooks.hook_counts(model)
+    outcome["model(x) after the block"] = _attempt(model, x)
+    return outcome
+
+
+class _Branches(nn.Module):
+    """A custom container: children registered in one order, called in another, one twice, one never."""
+
+    def __init__(self):
+        super().__init__()
+        self.head = nn.Linear(8, 3)
+        self.act = nn.ReLU()
+        self.body = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Dropout(0.25))
+        self.blocks = nn.ModuleList([nn.Identity(), nn.Flatten(0)])
+        self.spare = nn.Linear(2, 2)
+
+    def forward(self, x):
+        h = self.act(self.head(self.act(self.body(x))))
+        return self.blocks[1](self.blocks[0](h))
+
+
+def _traced_model(kind: str) -> nn.Module:
+    if kind == "leaf":
+        return differential.fill_by_shape_(nn.Linear(4, 3))
+    if kind == "fails":
+        return nn.Sequential(nn.Linear(4, 4), nn.ReLU(), Boom())
+    model = differential.fill_by_shape_(_Branches())
+    model.train()
+    model.body.eval()
+    return model
+
+
+@differential.scenario(
+    "shape_trace",
+    cases=lambda st: st.fixed_dictionaries({
+        "kind": st.sampled_from(("branches", "branches", "leaf", "fails")),
+        "x": differential.tensors(st, shape=st.integers(0, 3).map(lambda b: (b, 4))),
+    }),
+    edge=lambda: [
+        {"kind": "leaf", "x": torch.ones(2, 4)},
+        {"kind": "branches", "x": torch.zeros(0, 4)},
+        {"kind": "branches", "x": torch.ones(3, 4)},
+        {"kind": "fails", "x": torch.ones(1, 4)},
+    ],
+    count=12,
+)
+def shape_trace_outcome(impl, kind, x):
+    model = _traced_model(kind)
+    model.register_forward_hook(_nothing)  # a hook of the model's own, which must stay
+    trace = _attempt(impl.shape_trace, model, x)
+    return {"result": trace, "hooks after the call": hooks.hook_counts(model),
+            "modes after the call": differential.modes(model), "gradients enabled after": torch.is_grad_enabled()}
+
+
+@differential.scenario(
+    "clamp_grad_",
+    cases=lambda st: st.tuples(st.sampled_from((torch.float32, torch.float64)), st.integers(1, 5)).flatmap(
+        lambda spec: st.fixed_dictionaries({
+            "values": differential.tensors(st, shape=(spec[1],), dtype=spec[0]),
+            "first": differential.tensors(st, shape=(spec[1],), dtype=spec[0]),
+            "second": differential.tensors(st, shape=(spec[1],), dtype=spec[0]),
+            "limit": st.sampled_from((0.5, 1.0, 2.5, 1e-3, 100.0, 0.0, -1.0)),
+        })),
+    edge=lambda: [
+        {"values": torch.ones(3), "first": torch.tensor([3.0, -3.0, 0.5]), "second": torch.tensor([1.0, 1, 1]),
+         "limit": 1.0},
+        {"values": torch.ones(2), "first": torch.ones(2), "second": torch.ones(2), "limit": 0.0},
+        {"values": torch.ones(2), "first": torch.ones(2), "second": torch.ones(2), "limit": -0.5},
+        {"values": torch.ones(3, dtype=torch.float64), "first": torch.tensor([2.0, -0.1, -9], dtype=torch.float64),
+         "second": torch.tensor([0.4, 0.4, -0.4], dtype=torch.float64), "limit": 0.3},
+    ],
+    count=25,
+)
+def clamp_grad_outcome(impl, values, first, second, limit):
+    param = values.clone().requires_grad_()
+    other = torch.ones_like(values, requires_grad=True)
+    handle = impl.clamp_grad_(param, limit)
+    outcome = {"returns a RemovableHandle": isinstance(handle, RemovableHandle)}
+    (param * other * first).sum().backward()
+    outcome["param.grad after one backward"] = param.grad.clone()
+    outcome["other.grad (the other factor, not clamped)"] = other.grad.clone()
+    (param * second).sum().backward()
+    outcome["param.grad after a second backward"] = param.grad.clone()
+    handle.remove()
+    param.grad = None
+    (param * first).sum().backward()
+    outcome["param.grad after handle.remove() and another backward"] = param.grad
+    outcome["param after it all"] = param.detach()
+    outcome["tensor hooks left on param"] = len(param._backward_hooks or {})
+    return outcome
+
+
+@pytest.mark.kata("capture_activations")
+@pytest.mark.points(2)
+def test_capture_activations_agrees_with_the_reference_on_generated_cases(impl):
+    capture_activations_outcome.check(impl)
+
+
+@pytest.mark.kata("gradient_flow")
+@pytest.mark.points(2)
+def test_gradient_flow_agrees_with_the_reference_on_generated_cases(impl):
+    gradient_flow_outcome.check(impl)
+
+
+@pytest.mark.kata("NaNGuard")
+@pytest.mark.points(2)
+def test_nan_guard_agrees_with_the_reference_on_generated_cases(impl):
+    nan_guard_outcome.check(impl)
+
+
+@pytest.mark.kata("shape_trace")
+@pytest.mark.points(2)
+def test_shape_trace_agrees_with_the_reference_on_generated_cases(impl):
+    shape_trace_outcome.check(impl)
+
+
+@pytest.mark.kata("clamp_grad_")
+@pytest.mark.points(2)
+def test_clamp_grad_agrees_with_the_reference_on_generated_cases(impl):
+    clamp_grad_outcome.check(impl)

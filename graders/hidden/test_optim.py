@@ -12,7 +12,7 @@ from torch.nn import functional as F
 from torch.optim.lr_scheduler import LambdaLR
 
 from torchkata import checks
-from torchkata.graderkit import forbid
+from torchkata.graderkit import differential, forbid
 
 clip_grad = importlib.import_module("torch.nn.utils.clip_grad")
 _CLIP_FUNCTIONS = ("clip_grad_norm_", "clip_grad_norm", "get_total_norm", "clip_grads_with_norm_",
@@ -628,3 +628,358 @@ def test_clip_grad_norm_rejects_negative_max_norm(impl):
         ValueError, lambda: impl.clip_grad_norm_(params, -1.0), "clip_grad_norm_(params, max_norm=-1.0)",
         "A negative max_norm should raise ValueError naming max_norm.",
     )
+
+
+# ---------------------------------------------------------------- differential: every observable against the reference
+#
+# The reference's outcomes on generated cases are recorded by `torchkata build` in cases_optim.pt; here only the
+# student's code runs, under the same switches as above (torch's own versions refuse), and everything the
+# docstrings fix is compared: values, dtypes, gradients, the arguments after the call, errors for bad arguments.
+
+_DTYPES = (torch.float32, torch.float64)
+# Correct formulas differ by rounding only; float64 is tight enough to see a float32 buffer or a float32 norm.
+_TIGHT = {torch.float64: (1e-8, 1e-11)}
+
+
+def _attempt(fn: Callable, *args, **kwargs):
+    """fn's result, or the record of what it raised (a kata that is not started still fails as such)."""
+    try:
+        return fn(*args, **kwargs)
+    except (NotImplementedError, checks.GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - the error is part of the outcome
+        return differential.raised(error)
+
+
+def _loss_outcome(fn: Callable, logits: torch.Tensor, target: torch.Tensor, upstream: float, **kwargs) -> dict:
+    leaf = logits.clone().requires_grad_()
+    kept = target.clone()
+    loss = fn(leaf, target, **kwargs)
+    outcome = {"loss": loss, "requires grad": isinstance(loss, torch.Tensor) and loss.requires_grad}
+    if outcome["requires grad"]:
+        (grad,) = torch.autograd.grad(loss * upstream, leaf, allow_unused=True)
+        outcome["gradient of the logits"] = grad
+    outcome["logits after the call"] = leaf.detach()
+    outcome["target unchanged"] = torch.equal(kept, target)
+    return outcome
+
+
+def _cross_entropy_cases(st):
+    def build(spec):
+        n, c, dtype, scale = spec
+        return st.fixed_dictionaries({
+            "logits": differential.tensors(st, shape=(n, c), dtype=dtype, low=-scale, high=scale),
+            "target": differential.tensors(st, shape=(n,), dtype=torch.int64, low=0, high=c - 1),
+            "label_smoothing": st.sampled_from((0.0, 0.0, 0.1, 0.35, 1.0, -0.1, 1.5)),
+            "upstream": st.sampled_from((1.0, -0.5, 3.0)),
+        })
+
+    return st.tuples(st.integers(0, 5), st.integers(1, 5), st.sampled_from(_DTYPES),
+                     st.sampled_from((4.0, 50.0, 1e4))).flatmap(build)
+
+
+@differential.scenario(
+    "cross_entropy",
+    cases=_cross_entropy_cases,
+    edge=lambda: [
+        {"logits": torch.zeros(0, 3), "target": torch.zeros(0, dtype=torch.int64), "label_smoothing": 0.0,
+         "upstream": 1.0},
+        {"logits": torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 5e3]]), "target": torch.tensor([1, 0]),
+         "label_smoothing": 0.1, "upstream": 1.0},
+        {"logits": torch.tensor([[2.0]]), "target": torch.tensor([0]), "label_smoothing": 1.0, "upstream": 1.0},
+        {"logits": torch.randn(3, 4, dtype=torch.float64), "target": torch.tensor([3, 0, 1]),
+         "label_smoothing": 0.0, "upstream": 2.0},
+        {"logits": torch.randn(3, 4), "target": torch.tensor([3, 0]), "label_smoothing": 0.0, "upstream": 1.0},
+        {"logits": torch.randn(4), "target": torch.tensor([3]), "label_smoothing": 0.0, "upstream": 1.0},
+    ],
+    count=40,
+    tolerances={torch.float32: (1e-4, 1e-5), **_TIGHT},
+)
+def cross_entropy_outcome(impl, logits, target, label_smoothing, upstream):
+    with _no_builtin("cross_entropy"):
+        return _loss_outcome(impl.cross_entropy, logits, target, upstream, label_smoothing=label_smoothing)
+
+
+def _bce_cases(st):
+    def build(spec):
+        shape, dtype, scale, mismatch = spec
+        target_shape = shape + (1,) if mismatch else shape
+        return st.fixed_dictionaries({
+            "logits": differential.tensors(st, shape=shape, dtype=dtype, low=-scale, high=scale),
+            "target": differential.tensors(st, shape=target_shape, dtype=dtype, low=0.0, high=1.0),
+            "upstream": st.sampled_from((1.0, -0.5, 3.0)),
+        })
+
+    from hypothesis.extra import numpy as hnp
+
+    return st.tuples(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4), st.sampled_from(_DTYPES),
+                     st.sampled_from((4.0, 40.0, 1e4)), st.sampled_from((False, False, False, True))).flatmap(build)
+
+
+@differential.scenario(
+    "bce_with_logits",
+    cases=_bce_cases,
+    edge=lambda: [
+        {"logits": torch.zeros(0), "target": torch.zeros(0), "upstream": 1.0},
+        {"logits": torch.tensor(3.0), "target": torch.tensor(0.25), "upstream": 1.0},
+        {"logits": torch.tensor([1e4, -1e4, 100.0, -100.0]), "target": torch.tensor([0.0, 1.0, 0.5, 1.0]),
+         "upstream": 1.0},
+        {"logits": torch.randn(2, 3, dtype=torch.float64), "target": torch.rand(2, 3, dtype=torch.float64),
+         "upstream": 1.0},
+        {"logits": torch.randn(4), "target": torch.rand(4, 1), "upstream": 1.0},
+        {"logits": torch.randn(2, 3), "target": torch.rand(3), "upstream": 1.0},
+    ],
+    count=40,
+    tolerances={torch.float32: (1e-4, 1e-5), **_TIGHT},
+)
+def bce_with_logits_outcome(impl, logits, target, upstream):
+    with _no_builtin("bce"):
+        return _loss_outcome(impl.bce_with_logits, logits, target, upstream)
+
+
+def _optimizer_cases(st, hyper):
+    """Parameters (one may be frozen: no grad ever), per-step gradients, hyperparameters, an optional second
+    param group, lr changes between steps, and a state_dict save/load into a fresh optimizer part way."""
+    def build(spec):
+        shapes, steps, dtype = spec
+        return st.fixed_dictionaries({
+            "values": st.tuples(*[differential.tensors(st, shape=s, dtype=dtype) for s in shapes]).map(list),
+            "grads": st.lists(st.tuples(*[differential.tensors(st, shape=s, dtype=dtype) for s in shapes]).map(list),
+                              min_size=steps, max_size=steps),
+            "frozen": st.sampled_from((None, None, len(shapes) - 1)),
+            "hyper": hyper,
+            "second_group": st.sampled_from((None, None, {"lr": 0.02}, {"weight_decay": 0.0, "lr": 0.3})),
+            "lrs": st.sampled_from((None, None, [0.3, 0.02, 0.2, 0.05, 0.1])),
+            "resume_at": st.sampled_from((None, None, 1, 2)),
+        })
+
+    shape = st.tuples(st.integers(1, 3), st.integers(1, 3)).map(tuple) | st.integers(1, 4).map(lambda n: (n,))
+    return st.tuples(st.lists(shape, min_size=1, max_size=3), st.integers(1, 4),
+                     st.sampled_from(_DTYPES)).flatmap(build)
+
+
+def _optimizer_outcome(make: Callable, values, grads, frozen, hyper, second_group, lrs, resume_at) -> dict:
+    """The hyperparameters each param group carries, the parameters after every step, what step() returns."""
+    params = [v.clone().requires_grad_() for v in values]
+
+    def arrange(ps):
+        if second_group is None or len(ps) < 2:
+            return ps
+        return [{"params": ps[:1]}, {"params": ps[1:], **second_group}]
+
+    optimizer = _attempt(make, arrange(params), **hyper)
+    if isinstance(optimizer, dict):
+        return {"constructing": optimizer}
+    groups = [{key: (tuple(group[key]) if key == "betas" else group[key]) for key in hyper}
+              for group in optimizer.param_groups]
+    trajectory, returned = [], []
+    with _no_builtin("optim"):
+        for step, step_grads in enumerate(grads):
+            if resume_at == step:
+                buffer = io.BytesIO()
+                torch.save(optimizer.state_dict(), buffer)
+                buffer.seek(0)
+                params = [p.detach().clone().requires_grad_() for p in params]
+                optimizer = make(arrange(params), **hyper)
+                optimizer.load_state_dict(torch.load(buffer, weights_only=True))
+            if lrs is not None:
+                for group in optimizer.param_groups:
+                    group["lr"] = lrs[step]
+            for index, (p, g) in enumerate(zip(params, step_grads, strict=True)):
+                p.grad = None if index == frozen else g.clone()
+            returned.append(optimizer.step(lambda step=step: torch.tensor(float(step) + 0.5)))
+            trajectory.append([p.detach().clone() for p in params])
+    return {"hyperparameters of each param group": groups, "parameters after each step": trajectory,
+            "step(closure) returned": returned, "requires_grad kept": [p.requires_grad for p in params]}
+
+
+_SGD_HYPER = lambda st: st.fixed_dictionaries({  # noqa: E731
+    "lr": st.sampled_from((0.1, 0.5, 0.0, 0.01)),
+    "momentum": st.sampled_from((0.9, 0.5, 0.0, 0.99)),
+    "weight_decay": st.sampled_from((0.0, 0.05, 0.1)),
+})
+
+
+@differential.scenario(
+    "SGDMomentum",
+    cases=lambda st: _optimizer_cases(st, _SGD_HYPER(st)),
+    edge=lambda: [
+        {"values": [torch.ones(2)], "grads": [[torch.ones(2)]], "frozen": None,
+         "hyper": {"lr": 0.0, "momentum": 0.0, "weight_decay": 0.0}, "second_group": None, "lrs": None,
+         "resume_at": None},
+        {"values": [torch.ones(2)], "grads": [[torch.ones(2)]], "frozen": None,
+         "hyper": {"lr": -0.1, "momentum": 0.9, "weight_decay": 0.0}, "second_group": None, "lrs": None,
+         "resume_at": None},
+        {"values": [torch.ones(2)], "grads": [[torch.ones(2)]], "frozen": None,
+         "hyper": {"lr": 0.1, "momentum": -0.5, "weight_decay": 0.0}, "second_group": None, "lrs": None,
+         "resume_at": None},
+        {"values": [torch.ones(2)], "grads": [[torch.ones(2)]], "frozen": None,
+         "hyper": {"lr": 0.1, "momentum": 0.9, "weight_decay": -1.0}, "second_group": None, "lrs": None,
+         "resume_at": None},
+        {"values": [torch.linspace(-1, 1, 4, dtype=torch.float64), torch.ones(3, dtype=torch.float64)],
+         "grads": [[torch.full((4,), 1 / 3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)]] * 3,
+         "frozen": 1, "hyper": {"lr": 1.0, "momentum": 0.9, "weight_decay": 0.1}, "second_group": None,
+         "lrs": None, "resume_at": 2},
+    ],
+    count=30,
+    tolerances=_TIGHT,
+)
+def sgd_momentum_outcome(impl, values, grads, frozen, hyper, second_group, lrs, resume_at):
+    return _optimizer_outcome(impl.SGDMomentum, values, grads, frozen, hyper, second_group, lrs, resume_at)
+
+
+_ADAMW_HYPER = lambda st: st.fixed_dictionaries({  # noqa: E731
+    "lr": st.sampled_from((0.1, 0.01, 0.0)),
+    "betas": st.sampled_from(((0.9, 0.999), (0.8, 0.99), (0.0, 0.5), (0.0, 0.0))),
+    "eps": st.sampled_from((1e-8, 1e-3)),
+    "weight_decay": st.sampled_from((0.01, 0.2, 0.0)),
+})
+
+
+def _adamw_edge(hyper: dict) -> dict:
+    return {"values": [torch.ones(2)], "grads": [[torch.ones(2)]], "frozen": None, "hyper": hyper,
+            "second_group": None, "lrs": None, "resume_at": None}
+
+
+@differential.scenario(
+    "MyAdamW",
+    cases=lambda st: _optimizer_cases(st, _ADAMW_HYPER(st)),
+    edge=lambda: [
+        _adamw_edge({"lr": 0.1, "betas": (0.0, 0.0), "eps": 1e-8, "weight_decay": 0.0}),
+        _adamw_edge({"lr": 0.1, "betas": (1.0, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
+        _adamw_edge({"lr": 0.1, "betas": (0.9, 1.0), "eps": 1e-8, "weight_decay": 0.0}),
+        _adamw_edge({"lr": 0.1, "betas": (-0.1, 0.9), "eps": 1e-8, "weight_decay": 0.0}),
+        _adamw_edge({"lr": -0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
+        _adamw_edge({"lr": 0.1, "betas": (0.9, 0.999), "eps": -1e-8, "weight_decay": 0.0}),
+        _adamw_edge({"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": -0.1}),
+        {"values": [torch.linspace(-1, 1, 4, dtype=torch.float64), torch.ones(3, dtype=torch.float64)],
+         "grads": [[torch.full((4,), 1 / 3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)]] * 3,
+         "frozen": 1, "hyper": {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1},
+         "second_group": None, "lrs": None, "resume_at": 2},
+    ],
+    count=30,
+    tolerances={torch.float32: (1e-4, 1e-5), **_TIGHT},
+)
+def adamw_outcome(impl, values, grads, frozen, hyper, second_group, lrs, resume_at):
+    return _optimizer_outcome(impl.MyAdamW, values, grads, frozen, hyper, second_group, lrs, resume_at)
+
+
+def _schedule_cases(st):
+    def build(spec):
+        warmup, decay = spec
+        return st.fixed_dictionaries({
+            "bases": st.lists(st.sampled_from((0.1, 1.0, 0.03, 0.0)), min_size=1, max_size=3),
+            "warmup_steps": st.just(warmup),
+            "total_steps": st.just(warmup + decay),
+            "min_lr": st.sampled_from((0.0, 0.0, 0.001, 0.02, -0.01)),
+        })
+
+    return st.tuples(st.integers(-1, 5), st.integers(-1, 6)).flatmap(build)
+
+
+@differential.scenario(
+    "warmup_cosine",
+    cases=_schedule_cases,
+    edge=lambda: [
+        {"bases": [0.1], "warmup_steps": 0, "total_steps": 1, "min_lr": 0.0},
+        {"bases": [0.1], "warmup_steps": 3, "total_steps": 3, "min_lr": 0.0},
+        {"bases": [0.1], "warmup_steps": -1, "total_steps": 3, "min_lr": 0.0},
+        {"bases": [0.1], "warmup_steps": 1, "total_steps": 3, "min_lr": -0.01},
+        {"bases": [0.2, 0.0, 0.01], "warmup_steps": 2, "total_steps": 6, "min_lr": 0.005},
+        {"bases": [0.01], "warmup_steps": 1, "total_steps": 4, "min_lr": 0.05},
+    ],
+    count=40,
+)
+def warmup_cosine_outcome(impl, bases, warmup_steps, total_steps, min_lr):
+    params = [torch.zeros(2, requires_grad=True) for _ in bases]
+    optimizer = torch.optim.SGD([{"params": [p], "lr": lr} for p, lr in zip(params, bases, strict=True)], lr=1.0)
+    scheduler = impl.warmup_cosine(optimizer, warmup_steps, total_steps, min_lr)
+    lrs = []
+    for _ in range(max(total_steps, 0) + 3):
+        lrs.append([float(group["lr"]) for group in optimizer.param_groups])
+        optimizer.step()
+        scheduler.step()
+    return {"a LambdaLR": isinstance(scheduler, LambdaLR), "lr of each group after t scheduler steps": lrs}
+
+
+def _clip_cases(st):
+    def build(spec):
+        shapes, dtype = spec
+        return st.fixed_dictionaries({
+            "grads": st.tuples(*[st.none() | differential.tensors(st, shape=s, dtype=dtype, low=-10, high=10)
+                                 for s in shapes]).map(list),
+            "max_norm": st.sampled_from((1.0, 0.5, 5.0, 1e6, 0.0, -1.0)),
+            "given_as": st.sampled_from(("list", "generator", "tuple")),
+        })
+
+    shape = st.integers(0, 4).map(lambda n: (n,)) | st.tuples(st.integers(1, 3), st.integers(1, 3)).map(tuple)
+    return st.tuples(st.lists(shape, min_size=0, max_size=4), st.sampled_from(_DTYPES)).flatmap(build)
+
+
+@differential.scenario(
+    "clip_grad_norm_",
+    cases=_clip_cases,
+    edge=lambda: [
+        {"grads": [], "max_norm": 1.0, "given_as": "list"},
+        {"grads": [None, None], "max_norm": 1.0, "given_as": "generator"},
+        {"grads": [torch.tensor([3.0, 4.0])], "max_norm": 5.0, "given_as": "one tensor"},
+        {"grads": [torch.tensor([3.0, 4.0])], "max_norm": 1.0, "given_as": "one tensor"},
+        {"grads": [torch.tensor([3.0, 4.0], dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)],
+         "max_norm": 1.0, "given_as": "generator"},
+        {"grads": [torch.zeros(3)], "max_norm": 0.0, "given_as": "list"},
+        {"grads": [torch.ones(3)], "max_norm": -0.5, "given_as": "list"},
+    ],
+    count=40,
+    tolerances={torch.float32: (1e-5, 1e-6), **_TIGHT},
+)
+def clip_grad_norm_outcome(impl, grads, max_norm, given_as):
+    params = []
+    for grad in grads:
+        if grad is None:
+            param = torch.ones(2, requires_grad=True)
+        else:  # generated values shrink towards 0: add a fixed wave so most norms are not 0
+            param = torch.ones(grad.shape, dtype=grad.dtype, requires_grad=True)
+            param.grad = grad + torch.sin(torch.arange(grad.numel(), dtype=grad.dtype) + 1).reshape(grad.shape)
+        params.append(param)
+    argument = {"list": lambda: params, "tuple": lambda: tuple(params), "generator": lambda: (p for p in params),
+                "one tensor": lambda: params[0]}[given_as]()
+    with _no_builtin("clip"):
+        total = _attempt(impl.clip_grad_norm_, argument, max_norm)
+    return {"returned total norm": total, "grads after the call": [p.grad for p in params],
+            "parameters after the call": [p.detach() for p in params]}
+
+
+@pytest.mark.kata("cross_entropy")
+@pytest.mark.points(2)
+def test_cross_entropy_agrees_with_the_reference_on_generated_cases(impl):
+    cross_entropy_outcome.check(impl)
+
+
+@pytest.mark.kata("bce_with_logits")
+@pytest.mark.points(2)
+def test_bce_with_logits_agrees_with_the_reference_on_generated_cases(impl):
+    bce_with_logits_outcome.check(impl)
+
+
+@pytest.mark.kata("SGDMomentum")
+@pytest.mark.points(2)
+def test_sgd_momentum_agrees_with_the_reference_on_generated_cases(impl):
+    sgd_momentum_outcome.check(impl)
+
+
+@pytest.mark.kata("MyAdamW")
+@pytest.mark.points(2)
+def test_adamw_agrees_with_the_reference_on_generated_cases(impl):
+    adamw_outcome.check(impl)
+
+
+@pytest.mark.kata("warmup_cosine")
+@pytest.mark.points(2)
+def test_warmup_cosine_agrees_with_the_reference_on_generated_cases(impl):
+    warmup_cosine_outcome.check(impl)
+
+
+@pytest.mark.kata("clip_grad_norm_")
+@pytest.mark.points(2)
+def test_clip_grad_norm_agrees_with_the_reference_on_generated_cases(impl):
+    clip_grad_norm_outcome.check(impl)

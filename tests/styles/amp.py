@@ -36,12 +36,16 @@ def amp_train_step(model, x, y, loss_fn, optimizer, scaler, max_norm=None):
 class CheckpointedSequential(nn.Module):
     def __init__(self, *blocks):
         super().__init__()
+        if any(not isinstance(b, nn.Module) for b in blocks):
+            raise TypeError("blocks must be nn.Module instances")
         for i, b in enumerate(blocks):
             setattr(self, f"block{i}", b)
         self.n = len(blocks)
 
     def forward(self, x):
         blocks = [getattr(self, f"block{i}") for i in range(self.n)]
+        if not blocks:  # checkpoint_sequential cannot split zero blocks into segments
+            return x
         return checkpoint_sequential(blocks, self.n, x, use_reentrant=False)
 
 

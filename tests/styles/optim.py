@@ -10,6 +10,8 @@ from torch.optim.lr_scheduler import LambdaLR
 def cross_entropy(logits, target, label_smoothing=0.0):
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1], got {label_smoothing}")
+    if logits.dim() != 2 or target.shape != logits.shape[:1]:
+        raise ValueError(f"logits must be (N, C) and target (N,), got {tuple(logits.shape)}, {tuple(target.shape)}")
     shifted = logits - logits.max(dim=1, keepdim=True).values
     log_probs = shifted - shifted.exp().sum(dim=1, keepdim=True).log()
     nll = -log_probs[torch.arange(logits.shape[0]), target]
@@ -91,6 +93,8 @@ class _WarmupCosineFactor:
         self.base_lr, self.warmup_steps, self.total_steps, self.min_lr = base_lr, warmup_steps, total_steps, min_lr
 
     def __call__(self, t):
+        if self.base_lr == 0:
+            return 0.0
         if t < self.warmup_steps:
             return t / self.warmup_steps
         progress = min(t - self.warmup_steps, self.total_steps - self.warmup_steps)
