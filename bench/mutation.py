@@ -441,6 +441,12 @@ def calibrate(project: Project, chapter: Chapter, text: str) -> float:
 # -- one chapter, the report -------------------------------------------------------------------
 
 
+def progress(text: str) -> None:
+    """One overwritten status line on a terminal's stderr; nothing in a log."""
+    if sys.stderr.isatty():
+        print(f"\r\033[K{text}", end="", file=sys.stderr, flush=True)
+
+
 def score_chapter(
     project: Project,
     chapter: Chapter,
@@ -455,10 +461,14 @@ def score_chapter(
     keys = {entry_key(entry) for entry in equivalent}
     mutants = spread(generate(chapter.slug, text, path), limit)
     kept = [mutant for mutant in mutants if mutant.key not in keys]
-    limit_s = timeout_s or max(MIN_LIMIT_S, LIMIT_FACTOR * calibrate(project, chapter, text))
+    reference_s = calibrate(project, chapter, text)  # also when --timeout is given: full marks first
+    limit_s = timeout_s or max(MIN_LIMIT_S, LIMIT_FACTOR * reference_s)
     outcomes: list[Outcome | None] = [None] * len(kept)
-    for index, outcome in run_sources(project, chapter, [m.source for m in kept], jobs, limit_s):
-        outcomes[index] = outcome
+    with contextlib.closing(run_sources(project, chapter, [m.source for m in kept], jobs, limit_s)) as results:
+        for count, (index, outcome) in enumerate(results, start=1):  # closing: Ctrl-C still kills children
+            outcomes[index] = outcome
+            progress(f"{chapter.slug}: {count}/{len(kept)} mutants graded")
+    progress("")
     done = [outcome for outcome in outcomes if outcome is not None]
     equivalents = [mutant for mutant in mutants if mutant.key in keys]
     return ChapterScore(chapter.slug, kept, done, equivalents, limit_s)
