@@ -19,7 +19,9 @@ required, which also warms the lazy imports), then forks one child per mutant: t
 the mutated chapter to a temporary directory and runs the graders in process against it (as
 ``torchkata.grade.grade_in_process``), stopping at the first lost point. Each child has its own
 session and process group, a memory limit and a wall-clock limit; the group is killed when the
-child ends or its time is up.
+child ends or its time is up. All 16 chapters (2,823 mutants, 18 of them listed as equivalent)
+took 605 s with ``-j 2`` on this 2-core machine when it was quiet, 2,251 s when it was shared
+(load average about 10).
 
 Why cosmic-ray and not mutmut (both tried, on chapter tensors): mutmut 3.8.1's own runner was
 quick (218 mutants of the whole file in 58 s, forked per mutant), but only with a shim: it
