@@ -22,6 +22,9 @@ class Double(nn.Module):
 
 
 def _grads_reach_every_parameter(model: nn.Module, out: torch.Tensor, call: str) -> None:
+    checks.tensor(out, call)
+    checks.check(isinstance(model, nn.Module) and any(True for _ in model.parameters()),
+                 f"{call.split('(x)')[0]} is {checks.describe(model)}; expected an nn.Module with parameters.")
     out.sum().backward()
     missing = [name for name, p in model.named_parameters() if p.grad is None]
     checks.check(

@@ -62,6 +62,8 @@ def make_course(source: Project, root: Path) -> Project:
     for visibility, points in (("public", 1), ("hidden", 2)):
         (root / "graders" / visibility).mkdir(parents=True)
         shutil.copy(source.graders / visibility / "test_modules.py", root / "graders" / visibility)
+        if visibility == "hidden" and source.casebook("modules").is_file():
+            shutil.copy(source.casebook("modules"), root / "graders" / visibility)
         text = TOY_GRADER.format(points=points, visibility=visibility)
         (root / "graders" / visibility / "test_toy.py").write_text(text)
     for kind, toy in (("solutions", TOY_SOLUTION), ("starter", TOY_STARTER)):
