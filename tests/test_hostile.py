@@ -28,7 +28,7 @@ from torchkata.limits import Limits
 from torchkata.reports import print_report
 from torchkata.results import GradeResult
 
-LIMITS = Limits(wall_seconds=40, test_seconds=4, memory_mib=768, output_mib=2)
+LIMITS = Limits(wall_seconds=40, test_seconds=8, memory_mib=768, output_mib=2)
 BOUND_SECONDS = 300
 ABI = landlock.abi_version()
 # Without Landlock a child could really write to these files or kill the grader: such cases are not run.

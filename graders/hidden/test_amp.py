@@ -632,16 +632,6 @@ def test_param_bytes_rejects_a_tensor(impl):
 # scale, the global RNG and what is raised for bad arguments.
 
 
-def _attempt(fn, *args, **kwargs):
-    """fn's result, or the record of what it raised (a kata that is not started still fails as such)."""
-    try:
-        return fn(*args, **kwargs)
-    except (NotImplementedError, checks.GradingError):
-        raise
-    except Exception as error:  # noqa: BLE001 - the error is part of the outcome
-        return differential.raised(error)
-
-
 def _grads(module: nn.Module) -> list:
     return [p.grad for p in module.parameters()]
 

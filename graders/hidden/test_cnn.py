@@ -279,16 +279,6 @@ def test_max_pool2d_rejects_a_kernel_larger_than_the_input(impl):
 FLOATS = (torch.float16, torch.float32, torch.float64)
 
 
-def _attempt(fn):
-    """fn()'s value, or the record of what it raised (a not-started kata and a grader's own failure propagate)."""
-    try:
-        return fn()
-    except (NotImplementedError, checks.GradingError):
-        raise
-    except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
-        return differential.raised(error)
-
-
 def _quarters(st, shape, dtype):
     """Tensors of multiples of 1/4 in [-1, 1]: sums of their products are exact in every float dtype."""
     return differential.tensors(st, shape=shape, dtype=torch.int64, low=-4, high=4).map(lambda t: t.to(dtype) / 4)
@@ -393,7 +383,7 @@ def cnn_outcome(impl, batch, dtype, device):
     out = model(x)
     seen = {"built": built, "logits": out}
     if device != "meta":
-        seen["gradients"] = _attempt(lambda: _cnn_gradients(model, x, out))
+        seen["gradients"] = differential.attempt(lambda: _cnn_gradients(model, x, out))
     return seen
 
 
@@ -463,7 +453,7 @@ def conv2d_outcome(impl, x, weight, bias, stride, padding, layout, device):
         out = impl.conv2d(x, weight, bias, stride, padding)
         seen = {"result": out}
         if device != "meta":
-            seen["gradients of x, weight, bias"] = _attempt(
+            seen["gradients of x, weight, bias"] = differential.attempt(
                 lambda: list(torch.autograd.grad(out, given, _upstream(out.shape, out.dtype), allow_unused=True)))
     seen["x, weight, bias after the call"] = [t.detach() for t in given]
     return seen
@@ -518,7 +508,8 @@ def max_pool2d_outcome(impl, x, kernel_size, stride, device):
         out = impl.max_pool2d(x, kernel_size, stride)
         seen = {"result": out}
         if device != "meta":
-            seen["gradient of x"] = _attempt(lambda: torch.autograd.grad(out, x, _upstream(out.shape, out.dtype))[0])
+            seen["gradient of x"] = differential.attempt(
+                lambda: torch.autograd.grad(out, x, _upstream(out.shape, out.dtype))[0])
     if device != "meta" and x.numel():
         seen["shares x's memory"] = out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr()
     seen["x after the call"] = x.detach()

@@ -557,20 +557,9 @@ def test_seeded_loader_batches(impl):
     )
 
 
-
 # --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
 
 # The reference never runs here: `torchkata build` records its outcomes in cases_data.pt.
-
-
-def _attempt(fn, *args):
-    """What fn(*args) gives, or the record of what it raised: one bad index does not hide the others."""
-    try:
-        return fn(*args)
-    except (NotImplementedError, checks.GradingError):
-        raise
-    except Exception as error:  # noqa: BLE001 - the exception is part of the outcome
-        return differential.raised(error)
 
 
 def _raised(value) -> bool:
@@ -590,7 +579,8 @@ def _items(dataset, extra=()):
     """len(dataset) and every item, read at its index, its negative index and just past each end."""
     length = len(dataset)
     indices = [*range(length), *range(-length, 0), length, -length - 1, *extra]
-    return {"len": length, "items": [(index, _pair(_attempt(dataset.__getitem__, index))) for index in indices]}
+    items = [(index, _pair(differential.attempt(dataset.__getitem__, index))) for index in indices]
+    return {"len": length, "items": items}
 
 
 def _seq_tensors(st, first=(0, 5), features=(0, 2), dtypes=(torch.float32, torch.int64)):
@@ -800,14 +790,14 @@ def memmap_dataset_outcome(impl, values, declared, dtype_as):
         path = os.path.join(folder, "rows.bin")
         array.tofile(path)
         content = open(path, "rb").read()
-        dataset = _attempt(impl.MemmapDataset, path, list(shape) if declared == "list shape" else shape,
+        dataset = differential.attempt(impl.MemmapDataset, path, list(shape) if declared == "list shape" else shape,
                            np.dtype(dtype) if dtype_as == "numpy" else dtype)
         if _raised(dataset):
             seen = dataset
         else:
             length = len(dataset)
             indices = [*range(length), -1, -length, length, -length - 1]
-            seen = {"len": length, "rows": [(i, _attempt(dataset.__getitem__, i)) for i in indices]}
+            seen = {"len": length, "rows": [(i, differential.attempt(dataset.__getitem__, i)) for i in indices]}
             del dataset
         return {"dataset": seen, "file unchanged": open(path, "rb").read() == content,
                 "files in the folder": sorted(os.listdir(folder))}

@@ -238,16 +238,6 @@ def test_ddp_train_step_each_rank_trains_on_its_own_share(impl):
 # --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
 
 
-def _attempt(fn, *args):
-    """fn(*args)'s value, or the record of what it raised (a not-started kata and a grader's failure propagate)."""
-    try:
-        return fn(*args)
-    except (NotImplementedError, checks.GradingError):
-        raise
-    except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
-        return differential.raised(error)
-
-
 def _is_raised(value):
     return type(value) is dict and differential.RAISED in value
 
@@ -272,7 +262,7 @@ def _is_raised(value):
 )
 def shard_indices_outcome(impl, n, world_size, rank):
     ranks = range(-1, world_size + 1) if rank is None else (rank,)
-    return {f"rank {r!r}": _attempt(impl.shard_indices, n, r, world_size) for r in ranks}
+    return {f"rank {r!r}": differential.attempt(impl.shard_indices, n, r, world_size) for r in ranks}
 
 
 class _Classifier(nn.Module):
@@ -316,12 +306,12 @@ def average_gradients_outcome(impl, world_size, dtype):
     def scenario(module, rank, world_size):
         _loss(model, inputs[rank]).backward()
         grads = {name: p.grad for name, p in model.named_parameters()}
-        returned = _attempt(module.average_gradients_, model)
+        returned = differential.attempt(module.average_gradients_, model)
         seen = {"the call": returned if _is_raised(returned) else "returned"}
         seen["parameters"] = _state(model)
         seen["each .grad updated in place"] = {
             name: p.grad is grads[name] for name, p in model.named_parameters() if grads[name] is not None}
-        seen["given a list of parameters"] = _attempt(module.average_gradients_, list(model.parameters()))
+        seen["given a list of parameters"] = differential.attempt(module.average_gradients_, list(model.parameters()))
         return seen
 
     return _by_rank(impl, scenario, world_size, "average_gradients_(model)")
@@ -361,7 +351,7 @@ def _ddp_rank_scenario(experiments):
             steps = []
             for inputs, targets in batches:
                 before = (inputs.clone(), targets.clone())
-                loss = _attempt(module.ddp_train_step, rank, world_size, model, (inputs, targets), loss_fn,
+                loss = differential.attempt(module.ddp_train_step, rank, world_size, model, (inputs, targets), loss_fn,
                                 optimizer)
                 steps.append({"loss": loss, "parameters": {n: p.detach().clone() for n, p in model.named_parameters()},
                               "batch unchanged": torch.equal(before[0], inputs) and torch.equal(before[1], targets)})

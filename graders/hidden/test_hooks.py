@@ -554,16 +554,6 @@ def test_clamp_grad_rejects_non_positive_limit(impl):
 # modes of every submodule, the gradients, and what is raised.
 
 
-def _attempt(fn: Callable, *args, **kwargs):
-    """fn's result, or the record of what it raised (a kata that is not started still fails as such)."""
-    try:
-        return fn(*args, **kwargs)
-    except (NotImplementedError, checks.GradingError):
-        raise
-    except Exception as error:  # noqa: BLE001 - the error is part of the outcome
-        return differential.raised(error)
-
-
 def _given_as(names: list[str], how: str):
     return {"list": lambda: list(names), "tuple": lambda: tuple(names), "generator": lambda: (n for n in names)}[how]()
 
@@ -618,7 +608,7 @@ def _probe(fails: bool = False) -> nn.Module:
 def capture_activations_outcome(impl, names, given_as, x, fails):
     model = _probe(fails)
     x = x.requires_grad_()
-    captured = _attempt(impl.capture_activations, model, x, _given_as(names, given_as))
+    captured = differential.attempt(impl.capture_activations, model, x, _given_as(names, given_as))
     plain = type(captured) is dict and all(isinstance(v, torch.Tensor) for v in captured.values())
     return {
         "result": captured,
@@ -764,7 +754,7 @@ def nan_guard_outcome(impl, kinds, bravo_poisons, x, nan_input):
         outcome = {"raised": differential.raised(error), "module named": _named(error)}
     outcome["hooks once NaNGuard(model) is made"] = made
     outcome["hooks after the block"] = hooks.hook_counts(model)
-    outcome["model(x) after the block"] = _attempt(model, x)
+    outcome["model(x) after the block"] = differential.attempt(model, x)
     return outcome
 
 
@@ -812,7 +802,7 @@ def _traced_model(kind: str) -> nn.Module:
 def shape_trace_outcome(impl, kind, x):
     model = _traced_model(kind)
     model.register_forward_hook(_nothing)  # a hook of the model's own, which must stay
-    trace = _attempt(impl.shape_trace, model, x)
+    trace = differential.attempt(impl.shape_trace, model, x)
     return {"result": trace, "hooks after the call": hooks.hook_counts(model),
             "modes after the call": differential.modes(model), "gradients enabled after": torch.is_grad_enabled()}
 

@@ -553,7 +553,7 @@ def init_normal_outcome(impl, spec, std):
     objects, before = _snapshot_for(module)
     roles = _tensors_of(module, nn.Linear)
     untouched = [name for name in before if name not in roles["weight"] + roles["bias"]]
-    result = _attempt(impl.init_normal_, module, std=std)
+    result = differential.attempt(impl.init_normal_, module, std=std)
     outcome = _outcome_common(module, result, objects, before, untouched)
     state = _state(module)
     outcome["Linear biases"] = {name: state[name].detach() for name in roles["bias"]}
@@ -561,18 +561,6 @@ def init_normal_outcome(impl, spec, std):
     outcome["Linear weights, when std is 0"] = weights if std == 0 else None
     outcome["Linear weights look like N(0, std)"] = _looks_normal(weights / std) if std > 0 else None
     return outcome
-
-
-def _attempt(fn, *args, **kwargs):
-    """fn's result, or the record of what it raised, so that the state after a failure is observed too."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except checks.GradingError:
-        raise
-    except Exception as error:  # noqa: BLE001 - part of the outcome
-        return differential.raised(error)
 
 
 @differential.scenario(
@@ -593,7 +581,7 @@ def init_constant_outcome(impl, spec, value):
     objects, before = _snapshot_for(module)
     roles = _tensors_of(module, nn.Linear)
     untouched = [name for name in before if name not in roles["weight"] + roles["bias"]]
-    result = _attempt(impl.init_constant_, module, value)
+    result = differential.attempt(impl.init_constant_, module, value)
     outcome = _outcome_common(module, result, objects, before, untouched)
     state = _state(module)
     outcome["Linear weights and biases"] = {name: state[name].detach() for name in roles["weight"] + roles["bias"]}
@@ -621,7 +609,7 @@ def init_by_type_outcome(impl, spec):
     drawn = linear["weight"] + conv["weight"]
     set_exactly = linear["bias"] + conv["bias"] + norm["weight"] + norm["bias"]
     untouched = [name for name in before if name not in drawn + set_exactly]
-    result = _attempt(impl.init_by_type_, module)
+    result = differential.attempt(impl.init_by_type_, module)
     outcome = _outcome_common(module, result, objects, before, untouched)
     state = _state(module)
     outcome["biases, BatchNorm weights"] = {name: state[name].detach() for name in set_exactly}
@@ -654,7 +642,7 @@ def my_init_outcome(impl, spec):
     objects, before = _snapshot_for(module)
     roles = _tensors_of(module, nn.Linear)
     untouched = [name for name in before if name not in roles["weight"]]
-    result = _attempt(impl.my_init_, module)
+    result = differential.attempt(impl.my_init_, module)
     outcome = _outcome_common(module, result, objects, before, untouched)
     if spec["device"] != "meta":
         w = _pooled(module, roles["weight"])
@@ -695,7 +683,7 @@ def seeded_init_outcome(impl, spec, seed, broken):
     fixed = [name for name in before if name not in random_names]
     torch.manual_seed(seed + 1)
     rng = torch.get_rng_state()
-    result = _attempt(impl.seeded_init_, module, seed)
+    result = differential.attempt(impl.seeded_init_, module, seed)
     if broken:  # which layers were reset before the failure depends on the visiting order: not observed
         return {"result": result, "global RNG state unchanged": torch.equal(torch.get_rng_state(), rng)}
     outcome = _outcome_common(module, result, objects, before, [])
@@ -714,10 +702,10 @@ def seeded_init_outcome(impl, spec, seed, broken):
         not (a.shape == b.shape and torch.equal(a, b)) for i, a in enumerate(weights) for b in weights[i + 1:])
     torch.manual_seed(seed + 99)
     torch.rand(17)
-    _attempt(impl.seeded_init_, module, seed)
+    differential.attempt(impl.seeded_init_, module, seed)
     outcome["the same seed again, another global state: the same tensors"] = all(
         torch.equal(t.detach(), state[name]) for name, t in _state(module).items())
-    _attempt(impl.seeded_init_, module, seed + 1)
+    differential.attempt(impl.seeded_init_, module, seed + 1)
     outcome["another seed: other drawn tensors"] = [
         not torch.equal(_state(module)[name].detach(), state[name]) for name in random_names
         if state[name].numel() > 1]

@@ -688,16 +688,6 @@ NAMES = ("weight", "bias", "steps", "mask", "w0", "running_mean", "a.b")
 TENSOR_DTYPES = (torch.float16, torch.float32, torch.float64, torch.int64, torch.bool)
 
 
-def _attempt(fn, *args, **kwargs) -> Any:
-    """What fn returns, or the record of what it raised (the observation goes on after a failure)."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
-        if isinstance(error, NotImplementedError | checks.GradingError):
-            raise
-        return differential.raised(error)
-
-
 def _files(directory: Path) -> list[str]:
     return sorted(os.listdir(directory))
 
@@ -757,13 +747,13 @@ def save_tensors_outcome(impl, content, existing, as_str, bad):
         old = path.read_bytes() if existing else None
         argument = _tensor_argument(content, bad)
         snapshot = copy.deepcopy(argument)
-        returned = _attempt(impl.save_tensors, str(path) if as_str else path, argument)
+        returned = differential.attempt(impl.save_tensors, str(path) if as_str else path, argument)
         seen = {"returned": returned, "files afterwards": _files(directory),
                 "argument unchanged": _same(_plain(argument), _plain(snapshot))}
         if path.is_file():
             seen["old file untouched"] = old is not None and path.read_bytes() == old
             if not seen["old file untouched"]:
-                seen["file holds"] = _plain(_attempt(torch.load, path, weights_only=True))
+                seen["file holds"] = _plain(differential.attempt(torch.load, path, weights_only=True))
         return seen
 
 
@@ -784,7 +774,7 @@ def load_tensors_outcome(impl, content, payload, as_str):
         marker = directory / "payload-ran"
         torch.save({**content, "payload": _Payload(marker)} if payload else dict(content), path)
         stored = path.read_bytes()
-        loaded = _attempt(impl.load_tensors, str(path) if as_str else path)
+        loaded = differential.attempt(impl.load_tensors, str(path) if as_str else path)
         return {"returned": _plain(loaded), "the pickled call ran": marker.exists(),
                 "file unchanged": path.read_bytes() == stored, "files afterwards": _files(directory)}
 
@@ -903,11 +893,11 @@ def save_checkpoint_outcome(impl, optimizer, scheduler, steps, epoch, extra, exi
         if existing:
             torch.save({"old": torch.zeros(3)}, path)
         old = path.read_bytes() if existing else None
-        returned = _attempt(impl.save_checkpoint, path, objects[0], objects[1], epoch, objects[2], **extras)
+        returned = differential.attempt(impl.save_checkpoint, path, objects[0], objects[1], epoch, objects[2], **extras)
         seen = {"returned": returned, "files afterwards": _files(directory),
                 "model, optimizer and scheduler unchanged": _same(_snapshot(*objects), before)}
         if path.is_file() and path.read_bytes() != old:
-            loaded = _attempt(torch.load, path, weights_only=True)
+            loaded = differential.attempt(torch.load, path, weights_only=True)
             seen["the file holds"] = {
                 "model.state_dict()": _holds(loaded, before["model"]),
                 "optimizer.state_dict()": _holds(loaded, before["optimizer"]),
@@ -971,7 +961,7 @@ def load_checkpoint_outcome(impl, optimizer, scheduler, steps, after, epoch, ext
         files = _files(directory)
         arguments = {"everything": fresh_objects, "model only": fresh_objects[:1], "no scheduler": fresh_objects[:2],
                      "scheduler only": (fresh, None, fresh_objects[2])}[give]
-        returned = _attempt(impl.load_checkpoint, path, *arguments)
+        returned = differential.attempt(impl.load_checkpoint, path, *arguments)
         seen = {"returned": returned, "files unchanged": _files(directory) == files,
                 "modes afterwards": _named_modes(fresh)}
     if isinstance(returned, dict) and differential.RAISED in returned:
@@ -1037,7 +1027,7 @@ def reuse_layers_outcome(impl, layers, batch_norm, prefixes, container, problem,
     src_before = copy.deepcopy(state)
     argument = {"list": lambda: list(prefixes), "tuple": lambda: tuple(prefixes),
                 "generator": lambda: (prefix for prefix in prefixes), "str": lambda: "".join(prefixes[:1])}[container]()
-    returned = _attempt(impl.reuse_layers_, state, destination, argument)
+    returned = differential.attempt(impl.reuse_layers_, state, destination, argument)
     seen = {"returned": returned, "dst state": _record(destination.state_dict()),
             "same Parameter objects": [a is b for a, b in zip(objects, destination.parameters(), strict=True)],
             "requires_grad": [p.requires_grad for p in destination.parameters()],
@@ -1083,14 +1073,14 @@ def export_for_inference_outcome(impl, mode, dtype):
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         path = directory / "model.pt2"
-        returned = _attempt(impl.export_for_inference, model, example, path)
+        returned = differential.attempt(impl.export_for_inference, model, example, path)
         seen = {"returned": returned, "files afterwards": _files(directory), "modes afterwards": _named_modes(model),
                 "model unchanged": _same(model.state_dict(), before)}
         if path.is_file():
-            loaded = _attempt(_load_program, path)
+            loaded = differential.attempt(_load_program, path)
             torch.manual_seed(0)
             with torch.no_grad():
-                seen["the file's outputs"] = [_attempt(loaded, x) if callable(loaded) else loaded
+                seen["the file's outputs"] = [differential.attempt(loaded, x) if callable(loaded) else loaded
                                               for x in (example, other)]
     return seen
 

@@ -402,18 +402,6 @@ def test_lazy_cnn_is_a_conv_stack_with_a_lazy_head(impl):
 # --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
 
 
-def _attempt(fn, *args, **kwargs):
-    """fn's result, or the record of what it raised, so that the state after a failure is observed too."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except checks.GradingError:
-        raise
-    except Exception as error:  # noqa: BLE001 - part of the outcome
-        return differential.raised(error)
-
-
 class Twice(nn.Module):
     """One leaf (a Linear(w, w)) called twice, inside a module that also computes on its own."""
 
@@ -523,7 +511,7 @@ def materialize_outcome(impl, spec, width, batch, how):
         inputs = () if how == "none" else (torch.randn(batch, width) * 3 + 2,)
     argument = list(model.parameters()) if how == "list" else model
     before = _buffers(model)
-    result = _attempt(impl.materialize, argument, *inputs)
+    result = differential.attempt(impl.materialize, argument, *inputs)
     outcome = {
         "returned the model": result if isinstance(result, dict) else result is model,
         "modes after the call": _modes(model),
@@ -571,7 +559,7 @@ def lazy_parameter_count_outcome(impl, spec, width, share, inputs, prebuilt):
         for m, training in modes:
             m.training = training
     before = _buffers(model)
-    count = _attempt(impl.lazy_parameter_count, model, *((x,) if inputs else ()))
+    count = differential.attempt(impl.lazy_parameter_count, model, *((x,) if inputs else ()))
     return {"result": count, "modes after the call": _modes(model),
             "autograd enabled after the call": torch.is_grad_enabled(),
             "uninitialised after the call": _lazy_tensors(model),
@@ -636,7 +624,7 @@ def output_shapes_outcome(impl, spec, batch, channels, kind, bad, explode):
     before_hooks = hooks.hook_counts(model)
     before = _buffers(model)
     lazy = bool(_lazy_tensors(model))
-    result = _attempt(impl.output_shapes, model, argument)
+    result = differential.attempt(impl.output_shapes, model, argument)
     return {"result": _entries(result), "modes after the call": _modes(model),
             "autograd enabled after the call": torch.is_grad_enabled(),
             "hooks left": {name: count for name, count in hooks.hook_counts(model).items()

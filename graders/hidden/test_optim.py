@@ -641,16 +641,6 @@ _DTYPES = (torch.float32, torch.float64)
 _TIGHT = {torch.float64: (1e-8, 1e-11)}
 
 
-def _attempt(fn: Callable, *args, **kwargs):
-    """fn's result, or the record of what it raised (a kata that is not started still fails as such)."""
-    try:
-        return fn(*args, **kwargs)
-    except (NotImplementedError, checks.GradingError):
-        raise
-    except Exception as error:  # noqa: BLE001 - the error is part of the outcome
-        return differential.raised(error)
-
-
 def _loss_outcome(fn: Callable, logits: torch.Tensor, target: torch.Tensor, upstream: float, **kwargs) -> dict:
     leaf = logits.clone().requires_grad_()
     kept = target.clone()
@@ -767,7 +757,7 @@ def _optimizer_outcome(make: Callable, values, grads, frozen, hyper, second_grou
             return ps
         return [{"params": ps[:1]}, {"params": ps[1:], **second_group}]
 
-    optimizer = _attempt(make, arrange(params), **hyper)
+    optimizer = differential.attempt(make, arrange(params), **hyper)
     if isinstance(optimizer, dict):
         return {"constructing": optimizer}
     groups = [{key: (tuple(group[key]) if key == "betas" else group[key]) for key in hyper}
@@ -944,7 +934,7 @@ def clip_grad_norm_outcome(impl, grads, max_norm, given_as):
     argument = {"list": lambda: params, "tuple": lambda: tuple(params), "generator": lambda: (p for p in params),
                 "one tensor": lambda: params[0]}[given_as]()
     with _no_builtin("clip"):
-        total = _attempt(impl.clip_grad_norm_, argument, max_norm)
+        total = differential.attempt(impl.clip_grad_norm_, argument, max_norm)
     return {"returned total norm": total, "grads after the call": [p.grad for p in params],
             "parameters after the call": [p.detach() for p in params]}
 

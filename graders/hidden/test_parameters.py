@@ -547,18 +547,6 @@ def _build(spec: dict, device: str = "cpu") -> _Net:
     return model
 
 
-def _attempt(fn, *args, **kwargs):
-    """fn's result, or the record of what it raised, so that the state after a failure is observed too."""
-    try:
-        return fn(*args, **kwargs)
-    except NotImplementedError:
-        raise
-    except checks.GradingError:
-        raise
-    except Exception as error:  # noqa: BLE001 - part of the outcome
-        return differential.raised(error)
-
-
 def _flags(model: nn.Module) -> dict[str, bool]:
     return {name: p.requires_grad for name, p in model.named_parameters()}
 
@@ -589,7 +577,7 @@ def _argument(kind: str, model: nn.Module):
 def count_parameters_outcome(impl, spec, trainable_only, device, argument):
     model = _build(spec, device)
     before = _values(model) if device == "cpu" else None
-    count = _attempt(impl.count_parameters, _argument(argument, model), trainable_only=trainable_only)
+    count = differential.attempt(impl.count_parameters, _argument(argument, model), trainable_only=trainable_only)
     return {"result": count, "requires_grad after the call": _flags(model),
             "values unchanged": before is None or all(
                 torch.equal(t, before[name]) for name, t in _values(model).items())}
@@ -699,7 +687,7 @@ def freeze_outcome(impl, spec, prefixes, kind, bad):
     before = _values(model)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
     names = list(prefixes) + ([bad] if bad is not None else [])
-    frozen = _attempt(impl.freeze_, model, _prefixes(kind, names))
+    frozen = differential.attempt(impl.freeze_, model, _prefixes(kind, names))
     # What an optimizer built before the call does now: frozen parameters take no gradient, so no step.
     model.train()
     x = torch.linspace(-1.0, 1.0, 3 * spec["widths"][0], dtype=torch.float64 if spec["double"] else torch.float32)

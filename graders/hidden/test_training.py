@@ -666,16 +666,6 @@ def test_train_digits_reaches_95_percent_on_unseen_digits(impl):
 # The reference never runs here: `torchkata build` records its outcomes in cases_training.pt.
 
 
-def _attempt(fn, *args):
-    """What fn(*args) gives, or the record of what it raised."""
-    try:
-        return fn(*args)
-    except (NotImplementedError, checks.GradingError):
-        raise
-    except Exception as error:  # noqa: BLE001 - the exception is part of the outcome
-        return differential.raised(error)
-
-
 def _draws():
     """One draw from each global RNG: equal draws mean equally seeded (or equally untouched) RNGs."""
     return {"random": random.random(), "numpy": float(np.random.rand()), "torch": torch.rand(3)}
@@ -689,7 +679,7 @@ def _draws():
     count=20,
 )
 def set_seed_outcome(impl, seed):
-    result = _attempt(impl.set_seed, seed)
+    result = differential.attempt(impl.set_seed, seed)
     return {"result": result, "draws after the call": _draws()}
 
 
@@ -813,7 +803,7 @@ def evaluate_outcome(impl, net, sizes, loader, modes, fail_at):
             raise RuntimeError("loss failed on purpose")
         return F.cross_entropy(outputs, targets)
 
-    result = _attempt(impl.evaluate, model, _loader(batches, loader), loss_fn)
+    result = differential.attempt(impl.evaluate, model, _loader(batches, loader), loss_fn)
     return {"result": result, "modes restored": _modes(model) == before, "modes after": _modes(model),
             "state after": _state(model), "any grad": any(p.grad is not None for p in model.parameters()),
             "outputs required grad": calls, "forward calls (mode, grad enabled)": model[0].seen}
@@ -872,7 +862,7 @@ def linear_regression_manual_outcome(impl, n_features, rows, lr, epochs, bad):
     elif bad == "y (N, 1)":
         y = y[:, None]
     before = (X.clone(), y.clone())
-    losses = _attempt(model.fit, X, y, epochs)
+    losses = differential.attempt(model.fit, X, y, epochs)
     fine = isinstance(losses, list) and all(type(value) is float for value in losses)
     return {
         "losses": torch.tensor(losses, dtype=torch.float64) if fine else (type(losses).__name__, losses

@@ -89,14 +89,7 @@ class Scenario:
     def outcome(self, impl: ModuleType, case: dict[str, Any], index: int) -> Any:
         """What ``observe`` gives on a private copy of the case, seeded; an exception becomes its record."""
         seed_everything(index)
-        try:
-            return self.observe(impl, **copy.deepcopy(case))
-        except NotImplementedError:
-            raise
-        except GradingError:
-            raise
-        except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
-            return raised(error)
+        return attempt(self.observe, impl, **copy.deepcopy(case))
 
     def describe_call(self, case: dict[str, Any]) -> str:
         if self.call is not None:
@@ -172,6 +165,19 @@ def raised(error: BaseException) -> dict[str, Any]:
     """The record of an exception: its type's name and the names of its bases."""
     return {RAISED: type(error).__name__, "bases": [kind.__name__ for kind in type(error).__mro__],
             "message": _short(str(error))}
+
+
+def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, or the record of what it raised, so an observation goes on after a failure.
+
+    A kata not started (NotImplementedError) and a grader's own failure (GradingError) propagate.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except (NotImplementedError, GradingError):
+        raise
+    except Exception as error:  # noqa: BLE001 - what the kata raised is part of its outcome
+        return raised(error)
 
 
 def _is_raised(value: Any) -> bool:
