@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import random
 from functools import cache
 
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
 from torchkata.canary import KNOWN_WRONG_SOURCE
-from torchkata.grade import grade_in_process
+from torchkata.grade import grade_in_process, pytest_args, select_chapters
 from torchkata.mutants import Mutant, load_mutants, write_overlay
-from torchkata.results import GradeResult
+from torchkata.recorder import Recorder
+from torchkata.results import GradeResult, build_result
 
 SLUGS = [chapter.slug for chapter in CHAPTERS]
 
@@ -27,9 +31,32 @@ def _mutants() -> list[Mutant]:
 MUTANTS = _mutants()
 
 
+class Shuffled:
+    """Runs the collected tests in a seeded random order (after the plugin's own ordering)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        random.Random(self.seed).shuffle(items)
+
+
 @cache
 def reference(slug: str) -> GradeResult:
-    return grade_in_process(PROJECT.solutions, [slug], PROJECT)
+    """The reference graded with the chapter's hidden file first and its tests shuffled.
+
+    Grader files must pass in any order: one that leans on state another test left behind (an import
+    done first, a patched module, a seed) passes in the usual order and fails in another.
+    """
+    args = pytest_args(PROJECT, PROJECT.solutions, select_chapters(PROJECT, [slug]))
+    files = [arg for arg in args if arg.endswith(".py")]
+    recorder = Recorder()
+    with contextlib.redirect_stdout(io.StringIO()):
+        pytest.main([*reversed(files), *(arg for arg in args if not arg.endswith(".py"))],
+                     plugins=[recorder, Shuffled(sum(map(ord, slug)))])
+    chapter = next(c for c in CHAPTERS if c.slug == slug)
+    return build_result(recorder.outcomes(), {slug: [kata.name for kata in chapter.katas]})
 
 
 def _failures(result: GradeResult) -> list[str]:

@@ -49,7 +49,8 @@ def _load_impl(path: str) -> ModuleType:
     return module
 
 
-def _join_group(rank: int, world_size: int, timeout_s: float, port_reader: Connection, port_writer: Connection) -> None:
+def _join_group(rank: int, world_size: int, timeout_s: float, port_reader: Connection,
+                port_writer: Connection) -> dist.TCPStore:
     timeout = timedelta(seconds=timeout_s)
     if rank == 0:
         store = dist.TCPStore("127.0.0.1", 0, world_size, True, timeout=timeout, wait_for_workers=False)
@@ -60,6 +61,27 @@ def _join_group(rank: int, world_size: int, timeout_s: float, port_reader: Conne
             raise TimeoutError("rank 0 never opened the rendezvous store")
         store = dist.TCPStore("127.0.0.1", port_reader.recv(), world_size, False, timeout=timeout)
     dist.init_process_group("gloo", store=store, rank=rank, world_size=world_size, timeout=timeout)
+    return store
+
+
+DONE_KEY = "torchkata/ranks_done"
+
+
+def _leave_group(store: dist.TCPStore | None, rank: int, world_size: int, timeout_s: float) -> None:
+    """Say this rank is done; rank 0, which hosts the store, waits for every rank before it exits.
+
+    Otherwise rank 0 could exit while another rank still talks to the store, and that rank would report
+    "Connection reset by peer" instead of what its own code did.
+    """
+    if store is None:
+        return
+    try:
+        store.add(DONE_KEY, 1)
+        deadline = time.monotonic() + timeout_s
+        while rank == 0 and store.add(DONE_KEY, 0) < world_size and time.monotonic() < deadline:
+            time.sleep(0.01)
+    except Exception:  # noqa: BLE001 - a rank that cannot reach the store has nothing left to wait for
+        return
 
 
 def _worker(
@@ -67,9 +89,10 @@ def _worker(
     port_reader: Connection, port_writer: Connection, results: Connection,
 ) -> None:
     """Body of one forked rank: join the group, run the scenario, send (status, payload), exit at once."""
+    store = None
     try:
         torch.set_num_threads(1)
-        _join_group(rank, world_size, timeout_s, port_reader, port_writer)
+        store = _join_group(rank, world_size, timeout_s, port_reader, port_writer)
         outcome = ("ok", scenario(_load_impl(impl_path), rank, world_size))
     except NotImplementedError as error:
         outcome = ("not started", str(error))
@@ -79,6 +102,7 @@ def _worker(
         buffer = io.BytesIO()
         torch.save(outcome, buffer)
         results.send_bytes(buffer.getvalue())
+        _leave_group(store, rank, world_size, timeout_s)
     finally:
         os._exit(0)
 
