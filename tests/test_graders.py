@@ -105,8 +105,8 @@ def test_every_chapter_has_five_mutants(slug):
 @pytest.mark.parametrize("item", MUTANTS, ids=[f"{m.slug}-{m.kata}-{m.line}" for m in MUTANTS])
 def test_mutant_loses_points_on_its_kata(item, tmp_path):
     impl_dir = write_overlay(PROJECT.solutions / f"{item.slug}.py", item, tmp_path)
-    # Only the broken kata's graders run: the reference test already covers the others.
-    result = grade_in_process(impl_dir, [item.slug], PROJECT, katas=[item.kata])
+    # Only the broken kata's graders run (the reference test already covers the others), up to the first failure.
+    result = grade_in_process(impl_dir, [item.slug], PROJECT, katas=[item.kata], stop_at_first_failure=True)
     kata = result.chapters[item.slug].katas[item.kata]
     assert kata.points < kata.max_points, f"the graders miss the mistake: {item.mistake}"
 
@@ -118,7 +118,6 @@ def test_two_runs_agree(slug, tmp_path):
     first = grade_in_process(impl_dir, [slug], PROJECT)
     second = grade_in_process(impl_dir, [slug], PROJECT)
     assert first.to_dict() == second.to_dict()
-    assert reference(slug).to_dict() == grade_in_process(PROJECT.solutions, [slug], PROJECT).to_dict()
 
 
 @pytest.mark.parametrize("slug", SLUGS)

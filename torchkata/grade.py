@@ -49,15 +49,19 @@ def grade_in_process(
     project: Project | None = None,
     katas: list[str] | None = None,
     visibility: str = "all",
+    stop_at_first_failure: bool = False,
 ) -> GradeResult:
     """Grade ``impl_dir`` in this process: quick and trusting. Use it for trusted code only.
 
-    ``katas`` limits the run to those katas' tests; ``visibility`` picks all, public or hidden graders.
+    ``katas`` limits the run to those katas' tests; ``visibility`` picks all, public or hidden graders;
+    ``stop_at_first_failure`` ends the run at the first failed test (the rest then count as failed).
     """
     project = project or Project.find()
     selected = select_chapters(project, chapters)
     recorder = Recorder()
     args = pytest_args(project, project.resolve_impl(impl_dir), selected, katas, visibility)
+    if stop_at_first_failure:
+        args.append("--exitfirst")
     with contextlib.redirect_stdout(io.StringIO()):
         pytest.main(args, plugins=[recorder])
     result = build_result(recorder.outcomes(), {c.slug: [k.name for k in c.katas] for c in selected})
