@@ -18,6 +18,7 @@ import builtins
 import os
 import sys
 import sysconfig
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import FrameType
@@ -58,8 +59,17 @@ class Watch:
         self.protected = tuple(sorted({str(path) for path in protected}))
         paths = sysconfig.get_paths()
         self.stdlib = tuple({paths["stdlib"], paths["platstdlib"]})
-        self.busy = False
+        self._inside = threading.local()  # per thread: another thread's event is never skipped
         self.found: list[str] = []
+
+    @property
+    def busy(self) -> bool:
+        """True while this thread is inside the hook (its own frame reads raise events too)."""
+        return getattr(self._inside, "busy", False)
+
+    @busy.setter
+    def busy(self, value: bool) -> None:
+        self._inside.busy = value
 
     # -- where an event comes from --------------------------------------------------------------------
 

@@ -198,11 +198,6 @@ import faulthandler
 faulthandler._sigsegv()
 """
 
-READ_MEMORY = """
-import ctypes
-
-ctypes.string_at(0)
-"""
 
 # Reaching for the grader from inside the process: each is refused by the audit hook or seen by the
 # integrity check, and marks the chapter tampered.
@@ -284,11 +279,6 @@ import os
 _secrets = open(f"/proc/{os.getppid()}/environ", "rb").read()
 """
 
-CONNECT_OUT = """
-import socket
-
-socket.create_connection(("127.0.0.1", 9), timeout=1)
-"""
 
 LEAVE_SHARED_MEMORY = """
 open("/dev/shm/torchkata-hostile-note", "w").write("left behind")
@@ -351,7 +341,6 @@ CASES: dict[str, Case] = {
     "memory_bomb": Case(MEMORY_BOMB, "kata", "solutions", "kata"),
     "output_flood": Case(OUTPUT_FLOOD, "kata", "solutions", "kata", frozenset({"crashed"})),
     "segfault": Case(SEGFAULT, "kata", "solutions", "kata", frozenset({"crashed"})),
-    "read_memory": Case(READ_MEMORY, "kata", "solutions", "zero", frozenset({"tampered"})),
     "find_reporter_with_gc": Case(FIND_REPORTER_WITH_GC, "kata", "starter", "zero", frozenset({"tampered"})),
     "walk_the_stack": Case(WALK_THE_STACK, "kata", "starter", "zero", frozenset({"tampered"})),
     "stack_through_inspect": Case(STACK_THROUGH_INSPECT, "kata", "starter", "zero", frozenset({"tampered"})),
@@ -361,7 +350,6 @@ CASES: dict[str, Case] = {
     "read_staged_graders": Case(READ_STAGED_GRADERS, "kata", "solutions", "zero", frozenset({"tampered"})),
     "read_parent_environment": Case(READ_PARENT_ENVIRONMENT, "kata", "solutions", "zero",
                                     frozenset({"tampered"})),
-    "connect_out": Case(CONNECT_OUT, "kata", "solutions", "zero", frozenset({"tampered"})),
     "leave_shared_memory": Case(LEAVE_SHARED_MEMORY, "kata", "solutions", "zero", frozenset({"tampered"})),
 }
 
