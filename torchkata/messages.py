@@ -6,7 +6,7 @@ import re
 import traceback
 from pathlib import Path
 
-from torchkata.hygiene import student_text
+from torchkata.hygiene import cap, student_text
 from torchkata.loader import MODULE_PREFIX
 
 _MISSING = re.compile(rf"module '{MODULE_PREFIX}(\w+)' has no attribute '(\w+)'")
@@ -41,4 +41,4 @@ def failure_message(error: BaseException, slug: str | None, impl_dir: Path | Non
             text += _where(error.__cause__, slug, impl_dir)
     else:
         text = f"{student_text(type(error).__name__, 80)}: {student_text(error)}{_where(error, slug, impl_dir)}"
-    return text if len(text) <= MAX_CHARS else text[: MAX_CHARS - 3] + "..."
+    return cap(text, MAX_CHARS)

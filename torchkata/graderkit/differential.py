@@ -42,6 +42,7 @@ from typing import Any
 import torch
 
 from torchkata.checks import GradingError, describe, shape_text
+from torchkata.hygiene import student_text
 
 CASEBOOK_FORMAT = 1
 RAISED = "__raised__"
@@ -164,7 +165,7 @@ def seed_everything(index: int) -> None:
 def raised(error: BaseException) -> dict[str, Any]:
     """The record of an exception: its type's name and the names of its bases."""
     return {RAISED: type(error).__name__, "bases": [kind.__name__ for kind in type(error).__mro__],
-            "message": _short(str(error))}
+            "message": student_text(error, MAX_TEXT)}
 
 
 def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -183,10 +184,6 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 def _is_raised(value: Any) -> bool:
     return type(value) is dict and RAISED in value
 
-
-def _short(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
 
 
 def describe_value(value: Any) -> str:
