@@ -35,6 +35,9 @@ its internal ``create_mutations``. cosmic-ray's operators are public plugins tha
 they reach decorated functions. Its price: many mutants per operator (each ``+`` becomes twelve
 other operators, most of which fail at once on tensors), and no argument-removal mutants.
 
+Mutants inside the f-string of a raised exception's message are left out: they change only its
+wording, which no kata's contract fixes (it names the exception type and what the message names).
+
 Each chapter prints one line ``CHAPTER: killed K of N non-equivalent mutants (P%)``; the
 survivors (line, function, operator, diff and the entry to paste into the equivalent list once
 reviewed), the crashes and the time-outs go to ``build/mutation/<slug>.txt``. Mutants listed
@@ -184,19 +187,44 @@ def changed_lines(original: str, mutated: str) -> tuple[int, str, str]:
     return first + 1, "\n".join(old), "\n".join(new)
 
 
+Position = tuple[int, int]
+
+
+def message_spans(text: str) -> list[tuple[Position, Position]]:
+    """Where the f-strings of raised exceptions' messages are: ``raise ValueError(f"... {n - 1}")``.
+
+    A mutant inside one changes only the wording of an error message. A kata's contract names the
+    exception type and, at most, the arguments its message must name; the wording is free, so such
+    a mutant cannot be told apart from the reference by any check that keeps correct styles passing.
+    """
+    spans = []
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+            for argument in node.exc.args:
+                for part in ast.walk(argument):
+                    if isinstance(part, ast.JoinedStr) and part.end_lineno is not None:
+                        spans.append(((part.lineno, part.col_offset), (part.end_lineno, part.end_col_offset or 0)))
+    return spans
+
+
+def in_message(spans: list[tuple[Position, Position]], start: Position, end: Position) -> bool:
+    return any(first <= start and end <= last for first, last in spans)
+
+
 def generate(slug: str, text: str, path: Path = Path("<solution>")) -> list[Mutant]:
-    """Every cosmic-ray mutant of ``text`` that lies inside a solution region, in line order."""
+    """Every cosmic-ray mutant of ``text`` inside a solution region and outside an error message, in line order."""
     from cosmic_ray.ast import ast_nodes, get_ast
     from cosmic_ray.mutating import mutate_code
 
     regions = find_regions(text, path)
+    messages = message_spans(text)
     nodes = list(ast_nodes(get_ast(text)))
     found: list[Mutant] = []
     for name, operator in tool_operators():
         positions = [span for node in nodes for span in operator.mutation_positions(node)]
         for occurrence, (start, end) in enumerate(positions):
             region = region_of(regions, start[0], end[0])
-            if region is None:
+            if region is None or in_message(messages, tuple(start), tuple(end)):
                 continue
             source = mutate_code(text, operator, occurrence)
             if source is None or source == text:

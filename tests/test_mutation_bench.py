@@ -91,6 +91,18 @@ def test_mutants_come_only_from_the_region(bench):
     assert sorted(m.mutated for m in mutants) == sorted(MUTATED)
 
 
+def test_an_error_message_is_not_mutated_but_its_condition_is(bench):
+    _cosmic_ray()
+    solution = SOLUTION.replace(
+        "    return max(x, 0, 0)",
+        '    if x > 99:\n        raise ValueError(f"x must be at most 99, got {x + 0}")\n    return max(x, 0, 0)',
+    )
+    mutated = {m.mutated for m in bench.generate("fake", solution)}
+    assert "if x > 98:" in mutated and "if x >= 99:" in mutated
+    assert not [text for text in mutated if "raise" in text]
+    assert sorted(text for text in mutated if "return" in text) == sorted(MUTATED)
+
+
 def test_killed_surviving_and_equivalent_mutants_are_counted(bench, fake, tmp_path):
     _cosmic_ray()
     (listed,) = [m for m in bench.generate("fake", SOLUTION) if m.mutated == "return max(x, -1, 0)"]
