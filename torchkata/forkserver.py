@@ -32,6 +32,7 @@ from torchkata.limits import Limits
 from torchkata.project import Project
 from torchkata.recorder import SKIPPED_WHILE_APPLICABLE, Expected, outcome_of
 from torchkata.staging import ChapterSources, RunDir, Submitted, read_chapter, read_submitted, write_run_dir
+from torchkata.template import Template
 
 KNOWN_WRONG_CANARIES = 6
 WARM_LIBRARIES = frozenset({"torch", "numpy", "sklearn", "scipy"})
@@ -39,29 +40,17 @@ OUTPUT_TAIL = 16384
 _PR_SET_CHILD_SUBREAPER = 36
 
 
-def preload(chapters: list[ChapterSources]) -> None:
-    """Import what every child needs, so a fork starts with it loaded (never run torch ops here)."""
-    import _pytest.config
-    import numpy  # noqa: F401
-    import pytest  # noqa: F401
-    import pytest_timeout  # noqa: F401
-    import torch  # noqa: F401
-
-    import torchkata.checks  # noqa: F401
-    import torchkata.plugin  # noqa: F401
-
-    for name in _pytest.config.default_plugins:
-        importlib.import_module(f"_pytest.{name}")
-    for module in _imports([source for chapter in chapters for source in chapter.graders.values()], top=True):
-        _import_quietly(module)  # a grader's import error is reported by the collection
+def preload_modules(chapters: list[ChapterSources]) -> list[str]:
+    """What the graders import at their top level, for the template to load before the first fork."""
+    return sorted(_imports([source for chapter in chapters for source in chapter.graders.values()], top=True))
 
 
 def warm_later(chapters: list[ChapterSources]) -> list[str]:
-    """Modules the chapters will import lazily, for the server to load while the first children run.
+    """Modules the chapters will import lazily, for the template to load while the first children run.
 
-    Then every later child starts with them: the graders' imports inside functions, the
-    starters' imports of well-known libraries (a starter may be a student's work, so no other
-    name it gives is imported outside the sandbox), torch's compiler when a chapter uses it, and
+    Then every later child starts with them: the graders' imports inside functions, the starters'
+    imports of well-known libraries (a starter may be a student's work, so no other name it gives
+    is imported outside the sandbox), torch's compiler when a chapter uses it, and
     what torch loads to describe a failed comparison (checks.close -> torch.unravel_index -> sympy).
     """
     graders = [source for chapter in chapters for source in chapter.graders.values()]
@@ -71,7 +60,7 @@ def warm_later(chapters: list[ChapterSources]) -> list[str]:
     if any(re.search(rb"torch\.(compile|export|_dynamo)\b", source) for source in graders):
         names.add("torch._dynamo")
     names.add("torch.fx.experimental.symbolic_shapes")
-    return sorted(name for name in names if name not in sys.modules)
+    return sorted(names)
 
 
 def _imports(sources: list[bytes], top: bool) -> set[str]:
@@ -149,9 +138,13 @@ def describe_status(status: int) -> str:
 
 
 class Server:
-    """Schedules the chapter runs, at most ``jobs`` children at a time, and reports each chapter."""
+    """Schedules the chapter runs, at most ``jobs`` children at a time, and reports each chapter.
 
-    def __init__(self, limits: Limits, jobs: int, out: Any) -> None:
+    Children are forked by ``template`` (see torchkata.template), which never saw the request.
+    """
+
+    def __init__(self, limits: Limits, jobs: int, out: Any, template: Template) -> None:
+        self.template = template
         self.limits = limits
         self.jobs = max(jobs, 1)
         self.out = out
@@ -162,7 +155,7 @@ class Server:
         self.landlock = 0
         self.started = 0
         self.opened = time.time()
-        self.protected: list[str] = [str(self.base)]  # and the course and submission folders, from serve()
+        self.protected: list[str] = [str(self.base)]  # and the course, the submissions' folders (serve)
         self.next_sweep = 0.0
         # pytest-timeout stops a slow test itself; the parent steps in only when that fails.
         self.test_limit = limits.test_seconds + max(2.0, limits.test_seconds / 2)
@@ -176,12 +169,6 @@ class Server:
         from torchkata import landlock
 
         self.landlock = landlock.abi_version()
-        try:  # orphans of the children become ours, so none outlives the grading
-            import ctypes
-
-            ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-        except (OSError, AttributeError):
-            pass
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w, warn_on_full_buffer=False)
 
@@ -191,19 +178,17 @@ class Server:
 
         ``submission`` is the staged chapter module the child's audit hook watches (none when collecting).
         """
-        from torchkata.sandbox import ChildSpec, run_child
+        from torchkata.sandbox import ChildSpec
 
         channel_r, channel_w = os.pipe()
         output_r, output_w = os.pipe()
         spec = ChildSpec(run, nonce, self.limits, channel_w, output_w, order, collect_only, self.threads,
                          submission, self.protected)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:
-            run_child(spec)
-        os.close(channel_w)
-        os.close(output_w)
+        try:
+            pid = self.template.fork(spec, (channel_w, output_w))
+        finally:
+            os.close(channel_w)
+            os.close(output_w)
         for fd in (channel_r, output_r):
             os.set_blocking(fd, False)
         return pid, channel_r, output_r
@@ -212,7 +197,7 @@ class Server:
         """Kill processes that were handed to us as orphans: whatever a child left running."""
         me = os.getpid()
         for entry in os.listdir("/proc"):
-            if not entry.isdigit() or int(entry) in self.children:
+            if not entry.isdigit() or int(entry) in self.children or int(entry) == self.template.pid:
                 continue
             try:
                 with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as handle:
@@ -413,15 +398,12 @@ class Server:
 
     # -- the loop ---------------------------------------------------------------------
 
-    def run(self, tasks: list[Task], warm: list[str]) -> None:
-        """Run every task; import the ``warm`` modules one at a time once the first children run."""
+    def run(self, tasks: list[Task]) -> None:
+        """Run every task, at most ``jobs`` at a time."""
         self.pending: deque[Task] = deque(tasks)
-        warm = list(warm) if len(tasks) > self.jobs else []
         while self.pending or self.children:
             while self.pending and len(self.children) < self.jobs:
                 self.start(self.pending.popleft())
-            if warm:
-                _import_quietly(warm.pop())
             fds = {self.wake_r: None}
             for child in self.children.values():
                 fds[child.channel_fd] = child
@@ -455,6 +437,7 @@ class Server:
                 self.next_sweep = now + 1.0
 
     def close(self) -> None:
+        self.template.close()
         for pid in list(self.children):
             _kill_group(pid)
         end = time.monotonic() + 2.0
@@ -563,7 +546,18 @@ def _kill_group(pid: int) -> None:
             pass
 
 
-def serve(request: dict[str, Any], out: Any) -> None:
+def become_subreaper() -> None:
+    """Orphans of our descendants become our children, so none outlives the grading (and the template's
+    children are ours to reap)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def serve(request: dict[str, Any], out: Any, template: Template) -> None:
     """Grade every submission of ``request`` (root, chapters, submissions, limits, jobs), reporting to ``out``.
 
     Everything the children could touch (submissions, graders, starters) is read before the first fork.
@@ -575,12 +569,13 @@ def serve(request: dict[str, Any], out: Any) -> None:
     submissions = [
         (name, {slug: read_submitted(Path(path), slug) for slug in slugs}) for name, path in request["submissions"]
     ]
-    server = Server(limits, int(request.get("jobs", 1)), out)
-    submitted = [str(Path(path).resolve()) for _, path in request["submissions"]]
-    server.protected += [str(project.root.resolve()), *submitted]
+    server = Server(limits, int(request.get("jobs", 1)), out, template)
+    # The folders holding the submissions, not each one: a child must not learn its classmates' names.
+    holders = sorted({str(Path(path).resolve().parent) for _, path in request["submissions"]})
+    server.protected += [str(project.root.resolve()), *holders]
     try:
         server.install()
-        preload(chapters)
+        template.warm(preload_modules(chapters))
         expected, errors = server.collect(chapters)
         tasks = []
         for name, files in submissions:
@@ -597,18 +592,22 @@ def serve(request: dict[str, Any], out: Any) -> None:
                     server.finish(task)
                 else:
                     tasks.append(task)
-        server.run(tasks, warm_later(chapters))
+        if len(tasks) > server.jobs:
+            template.warm(warm_later(chapters), later=True)
+        server.run(tasks)
         server.emit({"t": "done", "landlock": server.landlock})
     finally:
         server.close()
 
 
 def main() -> int:
+    become_subreaper()
+    template = Template.start()  # before the request is read: no child inherits it
     request = json.loads(sys.stdin.read())
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # stray prints (ours or a library's) never reach the result stream
-    serve(request, out)
+    serve(request, out, template)
     return 0
 
 
