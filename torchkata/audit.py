@@ -43,6 +43,7 @@ GRADER_PACKAGES = frozenset({"pytest", "_pytest", "pluggy", "torchkata", "py", "
 TRANSPARENT = frozenset({"inspect", "traceback", "pathlib", "subprocess", "os", "pty", "socket", "shutil",
                          "io", "codecs", "glob", "tempfile", "ctypes", "gc", "importlib", "runpy", "pickle",
                          "linecache", "tokenize", "shelve", "dbm", "sqlite3", "mmap", "posixpath", "genericpath"})
+RAW_MEMORY_FILES = frozenset({"mem", "pagemap", "map_files"})
 ALWAYS_READABLE = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/proc/self", "/proc/thread-self",
                    "/proc/cpuinfo", "/proc/meminfo", "/sys/", "/etc/", "/usr/", "/lib", "/bin/")
 
@@ -107,7 +108,7 @@ class Watch:
         course, the other submissions, other runs, another process, shared memory), and anywhere outside
         the allowed folders when the submission opens it itself rather than through a library."""
         full = os.path.abspath(path)
-        if _under(full, (os.path.join(self.run_dir, "graders"),)):
+        if _under(full, (os.path.join(self.run_dir, "graders"),)) or _raw_memory(full):
             return True
         if _under(full, (self.run_dir, *self.allowed)) or any(part.endswith((".dist-info", ".egg-info"))
                                                               for part in full.split(os.sep)):
@@ -174,6 +175,12 @@ class Watch:
         finally:
             self.busy = False
         raise PermissionError(f"grading refused this: {evidence}")
+
+
+def _raw_memory(path: str) -> bool:
+    """``/proc/<any>/mem``, ``pagemap`` or ``map_files``: a process's memory read (or written) as a file."""
+    parts = path.split(os.sep)
+    return len(parts) >= 4 and parts[1] == "proc" and parts[3] in RAW_MEMORY_FILES
 
 
 def _under(path: str, roots: Iterable[str]) -> bool:

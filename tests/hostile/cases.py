@@ -198,6 +198,17 @@ import faulthandler
 faulthandler._sigsegv()
 """
 
+READ_MEMORY = """
+import ctypes
+
+ctypes.string_at(0)
+"""
+
+READ_OWN_MEMORY = """
+with open("/proc/self/mem", "rb") as _memory:
+    _memory.seek(4096)
+    _memory.read(16)
+"""
 
 # Reaching for the grader from inside the process: each is refused by the audit hook or seen by the
 # integrity check, and marks the chapter tampered.
@@ -341,6 +352,8 @@ CASES: dict[str, Case] = {
     "memory_bomb": Case(MEMORY_BOMB, "kata", "solutions", "kata"),
     "output_flood": Case(OUTPUT_FLOOD, "kata", "solutions", "kata", frozenset({"crashed"})),
     "segfault": Case(SEGFAULT, "kata", "solutions", "kata", frozenset({"crashed"})),
+    "read_memory": Case(READ_MEMORY, "kata", "solutions", "zero", frozenset({"tampered"})),
+    "read_own_memory": Case(READ_OWN_MEMORY, "kata", "solutions", "zero", frozenset({"tampered"})),
     "find_reporter_with_gc": Case(FIND_REPORTER_WITH_GC, "kata", "starter", "zero", frozenset({"tampered"})),
     "walk_the_stack": Case(WALK_THE_STACK, "kata", "starter", "zero", frozenset({"tampered"})),
     "stack_through_inspect": Case(STACK_THROUGH_INSPECT, "kata", "starter", "zero", frozenset({"tampered"})),
