@@ -511,6 +511,12 @@ def _fixed(shape: tuple[int, ...], dtype: torch.dtype, offset: float = 0.0) -> t
     return (torch.sin(torch.arange(n, dtype=torch.float64) * 1.3 + offset + n) * 0.8).reshape(shape).to(dtype)
 
 
+# Tensors that require grad and are not x, made once (not inside f, which a style may transform with
+# torch.func): an f using one returns a result that requires grad without depending on x, and its
+# derivative in x is still zero.
+_WEIGHT = {dtype: torch.tensor(0.7, dtype=dtype, requires_grad=True) for dtype in (torch.float32, torch.float64)}
+
+
 SCALAR_FUNCTIONS = {
     # name -> f(t) returning a scalar; t of any shape
     "cubes and sines": lambda t: (t**3).sum() + t.sin().sum(),
@@ -519,6 +525,8 @@ SCALAR_FUNCTIONS = {
     "constant": lambda t: torch.tensor(2.0, dtype=t.dtype),
     "detached square": lambda t: (t.detach() ** 2).sum(),
     "two values": lambda t: torch.stack([t.sum(), (t * t).sum()]),
+    "no value": lambda t: t.reshape(-1)[:0],
+    "a parameter, not x": lambda t: _WEIGHT[t.dtype] ** 2,
 }
 
 ELEMENTWISE_FUNCTIONS = {
@@ -528,6 +536,8 @@ ELEMENTWISE_FUNCTIONS = {
     "square": lambda t: t**2,
     "linear": lambda t: 3 * t - 1,
     "constant": lambda t: torch.ones_like(t),
+    "x times a parameter": lambda t: t * _WEIGHT[t.dtype],
+    "a parameter, not x": lambda t: _WEIGHT[t.dtype] * torch.ones_like(t),
 }
 
 VECTOR_FUNCTIONS = {
@@ -538,6 +548,8 @@ VECTOR_FUNCTIONS = {
     "constant": lambda t, m: torch.ones(m, dtype=t.dtype),
     "partly constant": lambda t, m: torch.cat([_fixed((m - 1, t.shape[0]), t.dtype) @ t.sin(),
                                                torch.ones(1, dtype=t.dtype)]),
+    "partly a parameter": lambda t, m: torch.cat([_fixed((m - 1, t.shape[0]), t.dtype) @ t.sin(),
+                                                  _WEIGHT[t.dtype].reshape(1)]),
 }
 
 HESSIAN_FUNCTIONS = {
@@ -546,6 +558,8 @@ HESSIAN_FUNCTIONS = {
     "fourth powers": lambda t: (t**4).sum(),
     "linear": lambda t: _fixed(tuple(t.shape), t.dtype) @ t,
     "constant": lambda t: torch.tensor(1.5, dtype=t.dtype),
+    "x times a parameter": lambda t: (t * _WEIGHT[t.dtype]).sum(),
+    "a parameter, not x": lambda t: _WEIGHT[t.dtype] ** 2,
 }
 
 
@@ -589,6 +603,8 @@ def _derivative_cases(st, functions, min_dims=1, max_dims=2, min_side=1):
         {"f": "detached square", "x": torch.ones(2, 2, dtype=torch.float64), "leaf": True, "no_grad": False},
         {"f": "two values", "x": torch.ones(3), "leaf": False, "no_grad": False},
         {"f": "cubes and sines", "x": torch.arange(3), "leaf": False, "no_grad": False},
+        {"f": "no value", "x": torch.ones(3), "leaf": False, "no_grad": False},
+        {"f": "a parameter, not x", "x": torch.ones(2), "leaf": True, "no_grad": False},
     ],
     count=30,
     tolerances={torch.float32: (1e-4, 1e-4)},
@@ -607,6 +623,8 @@ def grad_outcome(impl, f, x, leaf, no_grad):
         {"f": "constant", "x": torch.ones(3), "leaf": True, "no_grad": False},
         {"f": "cube", "x": torch.ones(2, 2, dtype=torch.float64), "leaf": True, "no_grad": True},
         {"f": "square", "x": torch.zeros(0, 2), "leaf": False, "no_grad": False},
+        {"f": "x times a parameter", "x": torch.ones(3), "leaf": False, "no_grad": False},
+        {"f": "a parameter, not x", "x": torch.ones(2, dtype=torch.float64), "leaf": False, "no_grad": False},
     ],
     count=30,
     tolerances={torch.float32: (1e-4, 1e-4)},
@@ -631,6 +649,7 @@ def second_derivative_outcome(impl, f, x, leaf, no_grad):
         {"f": "tanh", "m": 1, "x": torch.ones(1), "leaf": False, "no_grad": False},
         {"f": "affine", "m": 2, "x": torch.ones(2, 2), "leaf": False, "no_grad": False},
         {"f": "affine", "m": 2, "x": torch.arange(3), "leaf": False, "no_grad": False},
+        {"f": "partly a parameter", "m": 2, "x": torch.ones(3), "leaf": False, "no_grad": False},
     ],
     count=30,
     tolerances={torch.float32: (1e-4, 1e-4)},
@@ -653,6 +672,8 @@ def jacobian_outcome(impl, f, m, x, leaf, no_grad):
         {"f": "constant", "x": torch.ones(2), "leaf": True, "no_grad": False},
         {"f": "fourth powers", "x": torch.ones(2, dtype=torch.float64), "leaf": True, "no_grad": True},
         {"f": "fourth powers", "x": torch.ones(2, 2), "leaf": False, "no_grad": False},
+        {"f": "x times a parameter", "x": torch.ones(3), "leaf": False, "no_grad": False},
+        {"f": "a parameter, not x", "x": torch.ones(2), "leaf": False, "no_grad": False},
     ],
     count=30,
     tolerances={torch.float32: (1e-3, 1e-3)},

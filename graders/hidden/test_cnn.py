@@ -425,6 +425,15 @@ CONV_EDGE = [
     ((1, 3, 5, 5), (2, 3, 3)),  # weight not 4-d
     ((1, 1, 5, 5), (1, 1, 3, 3), True, 0),  # stride 0
     ((1, 1, 5, 5), (1, 1, 3, 3), True, 1, -1),  # negative padding
+    ((1, 3, 5, 5), (2, 2, 3, 3)),  # weight has fewer input channels than x
+    ((1, 3, 5, 5), (2, 3, 3, 3), torch.zeros(1)),  # a (1,) bias, which would broadcast
+    # a kernel that fits (or misses by one) only thanks to the padding, one side at a time
+    ((1, 1, 2, 2), (1, 1, 4, 3), True, 1, 1),
+    ((1, 1, 2, 2), (1, 1, 5, 3), True, 1, 1),
+    ((1, 1, 2, 2), (1, 1, 6, 3), True, 1, 2),
+    ((1, 1, 2, 2), (1, 1, 9, 3), True, 1, 3),
+    ((1, 1, 2, 2), (1, 1, 3, 4), True, 1, 1),
+    ((1, 1, 2, 2), (1, 1, 4, 5), True, 1, 1),
 ]
 
 
@@ -490,6 +499,7 @@ POOL_EDGE = [
     ((1, 1, 5, 5), 0),
     ((1, 1, 5, 5), 2, 0),  # stride 0 is not the default
     ((2, 5, 5), 2),  # x not 4-d
+    ((1, 1, 2, 5, 5), 2),  # nor 5-d
     ((1, 1, 5, 5), 2.0),
 ]
 

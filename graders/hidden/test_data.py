@@ -612,6 +612,7 @@ class _Recorder:
         {"X": torch.arange(6.0).reshape(3, 2), "extra_y": 0, "y_features": 0, "transform": "noisy"},
         {"X": torch.arange(6.0).reshape(3, 2), "extra_y": 1, "y_features": 0, "transform": None},
         {"X": torch.arange(3), "extra_y": 0, "y_features": 2, "transform": "double"},
+        {"X": torch.zeros(300, 1), "extra_y": 0, "y_features": 0, "transform": None},  # lengths past 256
     ],
     count=30,
 )
@@ -656,11 +657,14 @@ def window_dataset_outcome(impl, series, window, horizon):
         "text": st.text(alphabet="ba c\nzé", min_size=1, max_size=9), "seq_len": st.integers(-1, 10),
     }),
     edge=lambda: [{"text": "hello", "seq_len": 4}, {"text": "hello", "seq_len": 5}, {"text": "ab", "seq_len": 1},
-                  {"text": "a", "seq_len": 1}, {"text": "abc", "seq_len": 0}, {"text": "zyx zyx", "seq_len": 2}],
+                  {"text": "a", "seq_len": 1}, {"text": "abc", "seq_len": 0}, {"text": "zyx zyx", "seq_len": 2},
+                  {"text": "abc", "seq_len": 7}],
     count=40,
 )
 def char_dataset_outcome(impl, text, seq_len):
-    dataset = impl.CharDataset(text, seq_len)
+    dataset = differential.attempt(impl.CharDataset, text, seq_len)
+    if differential.is_raised(dataset):  # a bad seq_len is refused when the dataset is built, not at len()
+        return {"CharDataset(text, seq_len)": dataset}
     size = len(dataset.stoi)
     return {"dataset": _items(dataset), "stoi": dict(dataset.stoi), "itos": [dataset.itos[i] for i in range(size)],
             "len(itos)": len(dataset.itos)}

@@ -238,10 +238,6 @@ def test_ddp_train_step_each_rank_trains_on_its_own_share(impl):
 # --- differential: every observable against the reference's recorded outcomes on generated cases ---------------
 
 
-def _is_raised(value):
-    return type(value) is dict and differential.RAISED in value
-
-
 @differential.scenario(
     "shard_indices",
     cases=lambda st: st.fixed_dictionaries({"n": st.integers(0, 23), "world_size": st.integers(1, 9),
@@ -257,11 +253,11 @@ def _is_raised(value):
     ],
     count=40,
     call=lambda case: (f"shard_indices({case['n']!r}, rank, {case['world_size']!r}) for every rank from -1 to "
-                       "world_size" if case["rank"] is None else
+                       "world_size + 1" if case["rank"] is None else
                        f"shard_indices({case['n']!r}, {case['rank']!r}, {case['world_size']!r})"),
 )
 def shard_indices_outcome(impl, n, world_size, rank):
-    ranks = range(-1, world_size + 1) if rank is None else (rank,)
+    ranks = range(-1, world_size + 2) if rank is None else (rank,)
     return {f"rank {r!r}": differential.attempt(impl.shard_indices, n, r, world_size) for r in ranks}
 
 
@@ -307,7 +303,7 @@ def average_gradients_outcome(impl, world_size, dtype):
         _loss(model, inputs[rank]).backward()
         grads = {name: p.grad for name, p in model.named_parameters()}
         returned = differential.attempt(module.average_gradients_, model)
-        seen = {"the call": returned if _is_raised(returned) else "returned"}
+        seen = {"the call": returned if differential.is_raised(returned) else "returned"}
         seen["parameters"] = _state(model)
         seen["each .grad updated in place"] = {
             name: p.grad is grads[name] for name, p in model.named_parameters() if grads[name] is not None}
@@ -364,7 +360,7 @@ def _ddp_rank_scenario(experiments):
 def _loss_summary(losses):
     """The ranks' losses: each a float, and their mean (the whole batch's loss); shares may differ by style."""
     floats = all(type(loss) is float for loss in losses)
-    return {"types": [loss if _is_raised(loss) else type(loss).__name__ for loss in losses],
+    return {"types": [loss if differential.is_raised(loss) else type(loss).__name__ for loss in losses],
             "mean over the ranks": sum(losses) / len(losses) if floats else None}
 
 

@@ -986,7 +986,7 @@ def _reuse_cases(st):
         "layers": st.integers(2, 12), "batch_norm": st.booleans(),
         "prefixes": st.lists(st.sampled_from(("0.", "1", "1.", "", "2.weight", "3.", "x", "10.")), max_size=3),
         "container": st.sampled_from(("list", "tuple", "generator", "str")),
-        "problem": st.sampled_from(("", "", "another shape", "dst lacks the layer")),
+        "problem": st.sampled_from(("", "", "another shape", "a smaller shape", "dst lacks the layer")),
         "frozen": st.booleans(), "grads": st.booleans()})
 
 
@@ -997,6 +997,7 @@ def _reuse_edge() -> list[dict[str, Any]]:
             {**base, "container": "str", "prefixes": ["1."]}, {**base, "prefixes": []},
             {**base, "prefixes": ["", "0."], "container": "tuple"},
             {**base, "prefixes": ["0.", "3."], "problem": "another shape"},
+            {**base, "prefixes": ["3."], "problem": "a smaller shape"},
             {**base, "prefixes": ["0.", "10."], "problem": "dst lacks the layer", "container": "generator"}]
 
 
@@ -1017,6 +1018,8 @@ def reuse_layers_outcome(impl, layers, batch_norm, prefixes, container, problem,
     state = {key: value.clone() for key, value in source.state_dict().items()}
     if problem == "another shape":
         state["3.weight"] = torch.ones(4, 5)
+    if problem == "a smaller shape":
+        state["3.weight"] = torch.ones(4, 3)
     destination = _reuse_network(layers - 1 if problem == "dst lacks the layer" else layers, batch_norm, 1)
     if frozen:
         destination[0].weight.requires_grad_(False)

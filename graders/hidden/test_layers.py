@@ -778,6 +778,8 @@ def _attention_mask(kind: str, batch: int, tokens: int, generator: torch.Generat
         return torch.ones(tokens, tokens, dtype=torch.int64)
     if kind == "(T,)":
         return torch.ones(tokens, dtype=torch.bool)
+    if kind == "(T - 1, T - 1)":
+        return torch.ones(tokens - 1, tokens - 1, dtype=torch.bool)
     return torch.ones(tokens + 1, tokens + 1, dtype=torch.bool)
 
 
@@ -788,7 +790,8 @@ def _attention_mask(kind: str, batch: int, tokens: int, generator: torch.Generat
                   {"batch": 2, "tokens": 1, "d": 3, "dtype": torch.float64, "mask": "causal", "seed": 1},
                   {"batch": 2, "tokens": 4, "d": 4, "dtype": torch.float64, "mask": "(B, T, T)", "seed": 2},
                   {"batch": 1, "tokens": 3, "d": 2, "dtype": torch.float32, "mask": "int", "seed": 3},
-                  {"batch": 1, "tokens": 3, "d": 2, "dtype": torch.float32, "mask": "(T + 1, T + 1)", "seed": 4}],
+                  {"batch": 1, "tokens": 3, "d": 2, "dtype": torch.float32, "mask": "(T + 1, T + 1)", "seed": 4},
+                  {"batch": 2, "tokens": 3, "d": 2, "dtype": torch.float32, "mask": "(T - 1, T - 1)", "seed": 5}],
     count=40,
     tolerances=LOOSE,
 )

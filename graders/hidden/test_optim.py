@@ -681,6 +681,10 @@ def _cross_entropy_cases(st):
          "label_smoothing": 0.0, "upstream": 2.0},
         {"logits": torch.randn(3, 4), "target": torch.tensor([3, 0]), "label_smoothing": 0.0, "upstream": 1.0},
         {"logits": torch.randn(4), "target": torch.tensor([3]), "label_smoothing": 0.0, "upstream": 1.0},
+        {"logits": torch.randn(3), "target": torch.tensor([2, 0, 1]), "label_smoothing": 0.0, "upstream": 1.0},
+        {"logits": torch.randn(2, 3, 4), "target": torch.tensor([2, 0]), "label_smoothing": 0.0, "upstream": 1.0},
+        {"logits": torch.randn(3, 4), "target": torch.tensor([[3], [0], [1]]), "label_smoothing": 0.0,
+         "upstream": 1.0},
     ],
     count=40,
     tolerances={torch.float32: (1e-4, 1e-5), **_TIGHT},
@@ -718,6 +722,7 @@ def _bce_cases(st):
          "upstream": 1.0},
         {"logits": torch.randn(4), "target": torch.rand(4, 1), "upstream": 1.0},
         {"logits": torch.randn(2, 3), "target": torch.rand(3), "upstream": 1.0},
+        {"logits": torch.randn(3, 1), "target": torch.rand(3), "upstream": 1.0},
     ],
     count=40,
     tolerances={torch.float32: (1e-4, 1e-5), **_TIGHT},
@@ -783,6 +788,10 @@ def _optimizer_outcome(make: Callable, values, grads, frozen, hyper, second_grou
             "step(closure) returned": returned, "requires_grad kept": [p.requires_grad for p in params]}
 
 
+# The first parameter has no gradient, the ones after it do: each is still updated.
+_FIRST_FROZEN = {"values": [torch.ones(2), torch.linspace(-1, 1, 3)], "grads": [[torch.ones(2), torch.ones(3)]] * 2,
+                 "frozen": 0, "second_group": None, "lrs": None, "resume_at": None}
+
 _SGD_HYPER = lambda st: st.fixed_dictionaries({  # noqa: E731
     "lr": st.sampled_from((0.1, 0.5, 0.0, 0.01)),
     "momentum": st.sampled_from((0.9, 0.5, 0.0, 0.99)),
@@ -810,6 +819,7 @@ _SGD_HYPER = lambda st: st.fixed_dictionaries({  # noqa: E731
          "grads": [[torch.full((4,), 1 / 3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)]] * 3,
          "frozen": 1, "hyper": {"lr": 1.0, "momentum": 0.9, "weight_decay": 0.1}, "second_group": None,
          "lrs": None, "resume_at": 2},
+        {**_FIRST_FROZEN, "hyper": {"lr": 0.1, "momentum": 0.9, "weight_decay": 0.1}},
     ],
     count=30,
     tolerances=_TIGHT,
@@ -836,6 +846,7 @@ def _adamw_edge(hyper: dict) -> dict:
     cases=lambda st: _optimizer_cases(st, _ADAMW_HYPER(st)),
     edge=lambda: [
         _adamw_edge({"lr": 0.1, "betas": (0.0, 0.0), "eps": 1e-8, "weight_decay": 0.0}),
+        {**_FIRST_FROZEN, "hyper": {"lr": 0.1, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.1}},
         _adamw_edge({"lr": 0.1, "betas": (1.0, 0.999), "eps": 1e-8, "weight_decay": 0.0}),
         _adamw_edge({"lr": 0.1, "betas": (0.9, 1.0), "eps": 1e-8, "weight_decay": 0.0}),
         _adamw_edge({"lr": 0.1, "betas": (-0.1, 0.9), "eps": 1e-8, "weight_decay": 0.0}),

@@ -442,7 +442,10 @@ def flatten_batch_outcome(impl, x, transposed, device="cpu"):
             "y": differential.tensors(st, shape=(nmd[1], nmd[2]), dtype=nmd[3])})),
     edge=lambda: [{"x": torch.ones(3, 2), "y": torch.ones(3, 2)}, {"x": torch.zeros(0, 2), "y": torch.ones(2, 2)},
                   {"x": torch.tensor([[1e3, -1e3]]), "y": torch.tensor([[1e3, -1e3], [0.0, 0.0]])},
-                  {"x": torch.ones(1, 3), "y": torch.ones(2, 2)}, {"x": torch.ones(3), "y": torch.ones(2, 3)}],
+                  {"x": torch.ones(1, 3), "y": torch.ones(2, 2)}, {"x": torch.ones(3), "y": torch.ones(2, 3)},
+                  # a set with itself, large values: x.x + y.y - 2 x.y can round below zero
+                  {"x": torch.rand(4, 4, generator=torch.Generator().manual_seed(0)) * 100 + 50,
+                   "y": torch.rand(4, 4, generator=torch.Generator().manual_seed(0)) * 100 + 50}],
     count=30,
     tolerances={torch.float32: (1e-3, 1e-3)},
 )
@@ -481,6 +484,7 @@ def batch_matvec_outcome(impl, A, v):
     edge=lambda: [{"labels": torch.zeros(0, dtype=torch.int64), "num_classes": 3},
                   {"labels": torch.tensor([0, 2]), "num_classes": 3},
                   {"labels": torch.tensor([3]), "num_classes": 3},
+                  {"labels": torch.tensor([1, 5]), "num_classes": 3},
                   {"labels": torch.tensor([-1, 0]), "num_classes": 3},
                   {"labels": torch.tensor([2, 0, 1]), "num_classes": 3},
                   {"labels": torch.tensor([0]), "num_classes": 1},

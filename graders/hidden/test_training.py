@@ -840,9 +840,12 @@ def fit_outcome(impl, net, lr, epochs, patience, seed):
     "LinearRegressionManual",
     cases=lambda st: st.fixed_dictionaries({
         "n_features": st.integers(1, 3), "rows": st.integers(1, 6), "lr": st.sampled_from((0.05, 0.1, 0.3)),
-        "epochs": st.integers(0, 8), "bad": st.sampled_from((None, None, None, "X 1-D", "X width", "y (N, 1)")),
+        "epochs": st.integers(0, 8),
+        "bad": st.sampled_from((None, None, None, "X 1-D", "X width", "y (N, 1)", "X narrow", "X 3-D", "y short")),
     }),
     edge=lambda: [
+        *({"n_features": 2, "rows": 4, "lr": 0.1, "epochs": 2, "bad": bad}
+          for bad in ("X 1-D", "X width", "X narrow", "X 3-D", "y short")),
         {"n_features": 2, "rows": 5, "lr": 0.1, "epochs": 8, "bad": None},
         {"n_features": 1, "rows": 1, "lr": 0.3, "epochs": 3, "bad": None},
         {"n_features": 2, "rows": 4, "lr": 0.1, "epochs": 0, "bad": None},
@@ -859,8 +862,14 @@ def linear_regression_manual_outcome(impl, n_features, rows, lr, epochs, bad):
         X = X[:, 0]
     elif bad == "X width":
         X = torch.cat([X, X[:, :1]], dim=1)
+    elif bad == "X narrow":
+        X = X[:, :-1]
+    elif bad == "X 3-D":
+        X = X[:, :, None]
     elif bad == "y (N, 1)":
         y = y[:, None]
+    elif bad == "y short":
+        y = y[:-1]
     before = (X.clone(), y.clone())
     losses = differential.attempt(model.fit, X, y, epochs)
     fine = isinstance(losses, list) and all(type(value) is float for value in losses)

@@ -181,7 +181,8 @@ def attempt(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return raised(error)
 
 
-def _is_raised(value: Any) -> bool:
+def is_raised(value: Any) -> bool:
+    """Whether ``value`` is ``attempt``'s record of an exception."""
     return type(value) is dict and RAISED in value
 
 
@@ -195,7 +196,7 @@ def describe_value(value: Any) -> str:
         if value.numel() and value.numel() <= 8 and value.device.type != "meta":
             kind += f" {[round(v, 4) if isinstance(v, float) else v for v in value.detach().cpu().flatten().tolist()]}"
         return kind
-    if _is_raised(value):
+    if is_raised(value):
         return f"an error {value[RAISED]}"
     if isinstance(value, list | tuple) and len(value) > 4:
         return f"a {type(value).__name__} of {len(value)} items"
@@ -241,8 +242,8 @@ def compare(got: Any, want: Any, where: str = "",
     """The first difference between the student's outcome and the reference's, in words; None if none."""
     overrides = tolerances or {}
     label = where or "the result"
-    if _is_raised(want):
-        if _is_raised(got):
+    if is_raised(want):
+        if is_raised(got):
             accepted = {want[RAISED]} | (ARGUMENT_ERRORS if want[RAISED] in ARGUMENT_ERRORS else set())
             if accepted & set(got["bases"]):
                 return None
@@ -250,7 +251,7 @@ def compare(got: Any, want: Any, where: str = "",
         if not where:
             return f"returned normally; expected it to raise {want[RAISED]}"
         return f"{label} is {describe_value(got)}; expected the call to raise {want[RAISED]}"
-    if _is_raised(got):
+    if is_raised(got):
         return f"raised {got[RAISED]}: {got['message']}"
     if isinstance(want, torch.Tensor):
         return _compare_tensor(got, want, label, overrides)
