@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 import pytest
 
 from torchkata import channel, confine
+from torchkata.graderkit.differential import preload_casebooks
 from torchkata.integrity import Snapshot, watched_modules
 from torchkata.limits import Limits, apply_rlimits
 from torchkata.recorder import Recorder
@@ -103,9 +104,7 @@ class ChannelReporter(Recorder):
         super().pytest_collection_finish(session)
         graders = {id(item.module): item.module for item in session.items if getattr(item, "module", None)}
         self.snapshot = Snapshot(watched_modules(), graders.values())  # before the submission is imported
-        from torchkata.graderkit.differential import preload_casebooks
-
-        preload_casebooks(graders.values())
+        preload_casebooks(graders.values())  # read now: the graders folder is sealed next
         run = self.spec.run
         self.layers["graders_after_load"] = confine.seal_graders(run.root, run.graders,
                                                                  [Path(p) for p in self.spec.protected])
