@@ -407,3 +407,26 @@ def test_the_layers_measured_in_the_children_reach_every_report(graded) -> None:
     mixed = isolation_layers(7, [{"uid": "dropped to 65534 (nobody)"}, {"uid": "kept root: /root"}])
     assert mixed["uid"] == "varied: dropped to 65534 (nobody) | kept root: /root"
     assert not isolation_layers(7, [])["measured"] and "\n" not in layers_text(isolation_layers(7, []))
+
+
+@pytest.mark.skipif(landlock.abi_version() < 4, reason="Landlock confines TCP from ABI 4")
+def test_without_a_namespace_landlock_keeps_tcp_to_ephemeral_ports() -> None:
+    """The fallback where no network namespace can be made: gloo's ephemeral ports work, port 9 does not."""
+    import socket
+
+    from torchkata.confine import ephemeral_ports
+
+    def body() -> dict:
+        landlock.restrict(tcp_ports=list(ephemeral_ports()))
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            socket.create_connection(listener.getsockname(), timeout=2).close()
+        try:
+            socket.create_connection(("127.0.0.1", 9), timeout=2).close()
+            outcome = "connected"
+        except PermissionError:
+            outcome = "refused by Landlock"
+        except OSError as error:
+            outcome = type(error).__name__
+        return {"port_9": outcome}
+
+    assert _in_a_child(body) == {"port_9": "refused by Landlock"}
