@@ -88,9 +88,14 @@ def environment_paths(protected: Iterable[Path]) -> list[Path]:
 
 
 def readable_paths(run_root: Path, protected: Iterable[Path]) -> list[Path]:
-    """Everything a grading child may read: the environment, its own run directory and /proc entry, the system."""
-    own_proc = Path(f"/proc/{os.getpid()}")
-    return [*environment_paths(protected), run_root, own_proc, *(Path(p) for p in SYSTEM_READABLE)]
+    """Everything a grading child may read: the environment, its own run directory and /proc entry, the system.
+
+    A system path that holds a protected folder (a course kept under /usr/lib) is left out.
+    """
+    protected = list(protected)
+    closed = [Path(path).resolve() for path in protected]
+    system = [Path(path) for path in SYSTEM_READABLE if not any(_under(folder, Path(path)) for folder in closed)]
+    return [*environment_paths(protected), run_root, Path(f"/proc/{os.getpid()}"), *system]
 
 
 # -- the network ---------------------------------------------------------------------------------------------
