@@ -141,17 +141,17 @@ def ephemeral_ports() -> range:
 
 
 def unreachable_by(uid: int, gid: int, paths: Iterable[Path]) -> Path | None:
-    """The first folder on the way to one of ``paths`` that ``uid`` cannot pass through; None when all can."""
+    """The first folder on the way to one of ``paths`` that ``uid`` cannot pass through (or the path itself,
+    if it cannot read it); None when all can. By the mode bits: owner, else group, else other."""
     for path in paths:
         for folder in [*reversed(path.parents), path]:
             try:
                 info = folder.stat()
             except OSError:
                 break
-            if not stat.S_ISDIR(info.st_mode):
-                continue
-            bit = stat.S_IXUSR if info.st_uid == uid else stat.S_IXGRP if info.st_gid == gid else stat.S_IXOTH
-            if not info.st_mode & bit:
+            shift = 6 if info.st_uid == uid else 3 if info.st_gid == gid else 0
+            needed = (stat.S_IXOTH if stat.S_ISDIR(info.st_mode) else 0) | (stat.S_IROTH if folder == path else 0)
+            if (info.st_mode >> shift) & needed != needed:
                 return folder
     return None
 
