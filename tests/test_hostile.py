@@ -33,7 +33,9 @@ BOUND_SECONDS = 300
 ABI = landlock.abi_version()
 # Without Landlock a child could really write to these files or kill the grader: such cases are not run.
 NEEDS = {"write_files": (1, "writes are only blocked with Landlock"),
-         "kill_grader": (6, "signals are only scoped with Landlock ABI 6")}
+         "kill_grader": (6, "signals are only scoped with Landlock ABI 6"),
+         "read_the_reference_below_python": (1, "reads are only confined with Landlock"),
+         "read_staged_graders_below_python": (1, "reads are only confined with Landlock")}
 RUNNABLE = [name for name in CASES if ABI >= NEEDS.get(name, (0, ""))[0]]
 HONEST = "zz_honest"
 
@@ -174,7 +176,7 @@ def test_timeouts_and_crashes_say_what_happened(batch: Batch) -> None:
 
 REACHES = ["write_files", "leave_processes", "kill_grader", "read_memory", "find_reporter_with_gc", "walk_the_stack",
            "stack_through_inspect", "swap_test_code", "read_the_reference", "read_staged_graders",
-           "read_parent_environment", "connect_out",
+           "read_parent_environment", "connect_out", "read_memory",
            "leave_shared_memory"]
 
 
@@ -207,3 +209,20 @@ def test_no_hidden_grader_line_reaches_a_report(batch: Batch) -> None:
         for view, text in views.items():
             leaks = [leak for leak in index.check(view, text.encode()) if "hidden grader" in leak.reason]
             assert not leaks, f"{name} {view}: {leaks[:2]}"
+
+
+@pytest.mark.parametrize("name", ["read_the_reference_below_python", "read_staged_graders_below_python"])
+def test_a_read_below_python_is_refused_by_the_kernel(batch: Batch, name: str) -> None:
+    """torch opens the file in C++ (no audit event): Landlock's read rules are what refuse it."""
+    if name not in RUNNABLE:
+        pytest.skip(NEEDS[name][1])
+    failed = batch.results[name].chapters["modules"].katas[ATTACKED_KATA].failed
+    assert failed and all("Permission denied" in failure["message"] for failure in failed), failed
+
+
+def test_every_report_says_what_each_layer_achieved_in_the_children(batch: Batch) -> None:
+    layers = batch.results[HONEST].layers
+    assert layers["measured"] and not layers["uid"].startswith("varied"), layers
+    if ABI >= 1:
+        assert layers["reads"].startswith("only the environment") and "unreadable" in layers["graders_after_load"]
+    assert "namespace" in layers["network"] or "Landlock" in layers["network"] or "audit hook" in layers["network"]

@@ -273,3 +273,160 @@ def test_a_grading_child_keeps_only_allow_listed_variables() -> None:
     kept = kept_environment({"PATH": "/bin", "LC_ALL": "C", "GITHUB_TOKEN": "secret", "AWS_SECRET_ACCESS_KEY": "x",
                              "GRADERS_TOKEN": "y", "PYTHONPATH": "/elsewhere"})
     assert kept == {"PATH": "/bin", "LC_ALL": "C"}
+
+
+def test_a_standard_library_caller_is_seen_under_either_stdlib_root(tmp_path: Path) -> None:
+    """In a virtual environment stdlib and platstdlib differ; socket.py must be the caller's whatever their order."""
+    import socket
+
+    from torchkata.audit import Watch
+
+    watch = Watch(tmp_path / "modules.py", tmp_path, lambda what: None)
+    for order in (watch.stdlib, tuple(reversed(watch.stdlib))):
+        watch.stdlib = order
+        assert watch._transparent(socket.__file__) and watch._transparent(os.__file__)
+        assert not watch._transparent(pytest.__file__)
+
+
+def _in_a_child(body) -> dict:
+    """Run ``body()`` in a forked child; what it returns (a JSON-able dict) comes back through a pipe."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(read)
+            os.write(write, json.dumps(body()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as handle:
+        data = handle.read()
+    os.waitpid(pid, 0)
+    return json.loads(data or b"{}")
+
+
+def _can_read(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+        return True
+    except PermissionError:
+        return False
+
+
+def _can_list(folder: Path) -> bool:
+    try:
+        os.listdir(folder)
+        return True
+    except PermissionError:
+        return False
+
+
+@pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")
+def test_a_confined_child_reads_only_its_environment_and_run_and_loses_the_graders(tmp_path: Path) -> None:
+    from torchkata import confine
+
+    course, run = tmp_path / "course", tmp_path / "run"
+    for path in (course / "solutions" / "modules.py", run / "graders" / "hidden" / "test_modules.py",
+                 run / "impl" / "modules.py", run / "scratch" / "note.txt"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x = 1\n")
+    parent = os.getpid()
+
+    def body() -> dict:
+        layers = confine.confine(run, [run / "scratch"], [course])
+        grader = run / "graders" / "hidden" / "test_modules.py"
+        seen = {"layers": layers, "environ": _can_read(Path(f"/proc/{parent}/environ")),
+                "own_status": _can_read(Path("/proc/self/status")), "stdlib": _can_read(Path(os.__file__)),
+                "engine": _can_read(Path(confine.__file__)), "graders": _can_read(grader),
+                "solutions": _can_read(course / "solutions" / "modules.py"), "tmp": _can_list(tmp_path)}
+        seen["sealed"] = confine.seal_graders(run, run / "graders", [course])
+        seen["graders_after"] = _can_read(grader)
+        seen["impl_after"] = _can_read(run / "impl" / "modules.py")
+        seen["scratch_after"] = _can_read(run / "scratch" / "note.txt")
+        return seen
+
+    seen = _in_a_child(body)
+    assert seen["layers"]["reads"].startswith("only the environment"), seen
+    assert seen["own_status"] and seen["stdlib"] and seen["engine"] and seen["graders"], seen
+    assert not seen["environ"] and not seen["solutions"] and not seen["tmp"], seen
+    assert seen["sealed"] == "unreadable once loaded (Landlock)" and not seen["graders_after"], seen
+    assert seen["impl_after"] and seen["scratch_after"], seen
+
+
+def test_a_child_in_its_own_network_namespace_reaches_only_its_own_loopback() -> None:
+    import socket
+
+    from torchkata import confine
+
+    with socket.create_server(("127.0.0.1", 0)) as outside:
+        port = outside.getsockname()[1]
+
+        def body() -> dict:
+            made = confine.own_network_namespace()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=2).close()
+                reached_outside = True
+            except OSError:
+                reached_outside = False
+            with socket.create_server(("127.0.0.1", 0)) as inside:
+                socket.create_connection(inside.getsockname(), timeout=2).close()
+            return {"made": made, "reached_outside": reached_outside}
+
+        seen = _in_a_child(body)
+    if not seen.get("made"):
+        pytest.skip("no network namespace can be made here (neither as root nor in a user namespace)")
+    assert seen == {"made": "own network namespace: loopback only", "reached_outside": False}
+
+
+def test_uid_nobody_only_where_every_needed_folder_can_be_entered(tmp_path: Path) -> None:
+    """By the mode bits alone (as the kernel checks a uid without capabilities), owner, group or other."""
+    from torchkata.confine import unreachable_by
+
+    closed, open_ = tmp_path / "closed", tmp_path / "open"
+    for folder in (closed / "env", open_ / "env"):
+        folder.mkdir(parents=True)
+    closed.chmod(0o600)
+    try:
+        assert unreachable_by(os.getuid(), os.getgid(), [open_ / "env"]) is None
+        assert unreachable_by(os.getuid(), os.getgid(), [open_ / "env", closed / "env"]) == closed
+    finally:
+        closed.chmod(0o700)
+
+
+def test_the_layers_measured_in_the_children_reach_every_report(graded) -> None:
+    from torchkata.isolated import isolation_layers
+
+    _, results = graded
+    layers = results["solutions"].layers
+    assert layers["measured"] and {"reads", "graders_after_load", "network", "uid", "capabilities"} <= set(layers)
+    if landlock.abi_version() >= 1:
+        assert layers["graders_after_load"] == "unreadable once loaded (Landlock)", layers
+    text = layers_text(layers)
+    assert text.count("\n") == 1 and f"graders: {layers['graders_after_load']}" in text
+    mixed = isolation_layers(7, [{"uid": "dropped to 65534 (nobody)"}, {"uid": "kept root: /root"}])
+    assert mixed["uid"] == "varied: dropped to 65534 (nobody) | kept root: /root"
+    assert not isolation_layers(7, [])["measured"] and "\n" not in layers_text(isolation_layers(7, []))
+
+
+@pytest.mark.skipif(landlock.abi_version() < 4, reason="Landlock confines TCP from ABI 4")
+def test_without_a_namespace_landlock_keeps_tcp_to_ephemeral_ports() -> None:
+    """The fallback where no network namespace can be made: gloo's ephemeral ports work, port 9 does not."""
+    import socket
+
+    from torchkata.confine import ephemeral_ports
+
+    def body() -> dict:
+        landlock.restrict(tcp_ports=list(ephemeral_ports()))
+        with socket.create_server(("127.0.0.1", 0)) as listener:
+            socket.create_connection(listener.getsockname(), timeout=2).close()
+        try:
+            socket.create_connection(("127.0.0.1", 9), timeout=2).close()
+            outcome = "connected"
+        except PermissionError:
+            outcome = "refused by Landlock"
+        except OSError as error:
+            outcome = type(error).__name__
+        return {"port_9": outcome}
+
+    assert _in_a_child(body) == {"port_9": "refused by Landlock"}

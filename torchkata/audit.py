@@ -15,6 +15,7 @@ so ``torch.load("/elsewhere")`` is refused too. What this cannot see is in docs/
 from __future__ import annotations
 
 import builtins
+import linecache
 import os
 import sys
 import sysconfig
@@ -44,6 +45,8 @@ TRANSPARENT = frozenset({"inspect", "traceback", "pathlib", "subprocess", "os", 
                          "io", "codecs", "glob", "tempfile", "ctypes", "gc", "importlib", "runpy", "pickle",
                          "linecache", "tokenize", "shelve", "dbm", "sqlite3", "mmap", "posixpath", "genericpath"})
 RAW_MEMORY_FILES = frozenset({"mem", "pagemap", "map_files"})
+QUIET = "refused without a report"
+_LINECACHE = linecache.__file__
 ALWAYS_READABLE = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/proc/self", "/proc/thread-self",
                    "/proc/cpuinfo", "/proc/meminfo", "/sys/", "/etc/", "/usr/", "/lib", "/bin/")
 
@@ -59,7 +62,8 @@ class Watch:
         self.allowed = tuple(sorted({str(path) for path in allowed}))
         self.protected = tuple(sorted({str(path) for path in protected}))
         paths = sysconfig.get_paths()
-        self.stdlib = tuple({paths["stdlib"], paths["platstdlib"]})
+        # Longest first: in a virtual environment platstdlib (the venv) and stdlib (the base) differ.
+        self.stdlib = tuple(sorted({paths["stdlib"], paths["platstdlib"]}, key=len, reverse=True))
         self._inside = threading.local()  # per thread: another thread's event is never skipped
         self.found: list[str] = []
 
@@ -77,10 +81,10 @@ class Watch:
     def _transparent(self, filename: str) -> bool:
         if filename.startswith("<"):
             return True
-        if not filename.startswith(self.stdlib):
+        root = next((root for root in self.stdlib if filename.startswith(root.rstrip("/") + "/")), None)
+        if root is None:
             return False
-        relative = filename[len(self.stdlib[0]):] if filename.startswith(self.stdlib[0]) else filename
-        module = relative.strip("/").split("/")[0].removesuffix(".py")
+        module = filename[len(root):].strip("/").split("/")[0].removesuffix(".py")
         return module in TRANSPARENT
 
     def origin(self, frame: FrameType | None) -> FrameType | None:
@@ -118,6 +122,17 @@ class Watch:
             return True
         return direct and not full.startswith(ALWAYS_READABLE)
 
+    def _grader_source_for_a_traceback(self, path: str, frame: FrameType | None) -> bool:
+        """A library formatting a stack (torch records one when it defers a CUDA seed) reads every frame's
+        source through linecache, the grader's too: refused, but not the submission's doing."""
+        if not _under(os.path.abspath(path), (os.path.join(self.run_dir, "graders"),)):
+            return False
+        while frame is not None and frame.f_code.co_filename != self.submission:
+            if frame.f_code.co_filename == _LINECACHE:
+                return True
+            frame = frame.f_back
+        return False
+
     def refusal(self, event: str, args: tuple[Any, ...], frame: FrameType | None) -> tuple[str, FrameType] | None:
         """(what was refused, the submission's frame) for an event to refuse; None to let it happen."""
         if event == "open":
@@ -126,7 +141,10 @@ class Watch:
                 return None
             found = self.on_stack(frame)
             text = os.fsdecode(path)
-            if found is not None and self.refused_path(text, self.origin(frame) is not None):
+            direct = self.origin(frame) is not None
+            if found is not None and self.refused_path(text, direct):
+                if not direct and self._grader_source_for_a_traceback(text, frame):
+                    return QUIET, found
                 return f"opened {text} (outside its run directory)", found
             return None
         if event == "import":
@@ -169,6 +187,8 @@ class Watch:
             if refused is None:
                 return
             what, frame = refused
+            if what is QUIET:
+                raise PermissionError("grading refused this: the grader's source is not readable")
             evidence = f"{what} at {Path(self.submission).name}:{frame.f_lineno}"
             self.found.append(evidence)
             self.report(evidence)

@@ -153,6 +153,7 @@ class Server:
         self.rng = random.Random(secrets.randbits(64))
         self.threads = max((os.cpu_count() or 1) // self.jobs, 1)
         self.landlock = 0
+        self.layers: dict[str, None] = {}  # each distinct "layers" report of a child, as sorted JSON
         self.started = 0
         self.opened = time.time()
         self.protected: list[str] = [str(self.base)]  # and the course, the submissions' folders (serve)
@@ -296,6 +297,13 @@ class Server:
             return
         if kind == "end":
             child.ended = True
+            return
+        if kind == "layers":  # what the child's confinement achieved; sent before its first test only
+            if child.running is not None or task.position != child.first_position:
+                raise channel.ChannelError("a layers report after the tests began")
+            text = json.dumps(frame.get("layers"), sort_keys=True)
+            if len(text) <= 4000:
+                self.layers[text] = None
             return
         expected_next = task.order[task.position] if task.position < len(task.order) else None
         if nodeid != expected_next:
@@ -595,7 +603,8 @@ def serve(request: dict[str, Any], out: Any, template: Template) -> None:
         if len(tasks) > server.jobs:
             template.warm(warm_later(chapters), later=True)
         server.run(tasks)
-        server.emit({"t": "done", "landlock": server.landlock})
+        measured = [json.loads(text) for text in server.layers]
+        server.emit({"t": "done", "landlock": server.landlock, "layers": measured})
     finally:
         server.close()
 

@@ -25,8 +25,8 @@ from torchkata.results import ChapterResult, GradeResult, TestOutcome, build_res
 from torchkata.review import review_submission
 
 NO_LANDLOCK = (
-    "torchkata: this kernel has no Landlock, so a submission's writes are not confined to its scratch "
-    "directory (graders are still read once, before any submission runs)."
+    "torchkata: this kernel has no Landlock, so a submission's reads and writes are not confined to its "
+    "environment and scratch directory (graders are still read once, before any submission runs)."
 )
 
 
@@ -86,7 +86,7 @@ def grade_submissions(
     active: dict[str, Any] = {}
     for message in _server_messages(request, deadline):
         if message["t"] == "done":
-            active = isolation_layers(int(message.get("landlock") or 0))
+            active = isolation_layers(int(message.get("landlock") or 0), message.get("layers") or [])
             continue
         name, slug = message["submission"], message["chapter"]
         outcomes[name] += [TestOutcome(**{**item, "message": redactor.clean(str(item["message"]))})
@@ -106,9 +106,13 @@ def grade_submissions(
     return results
 
 
-def isolation_layers(landlock_abi: int) -> dict[str, Any]:
-    """Which protections were active in this grading run, for every report (see docs/security.md)."""
-    return {
+def isolation_layers(landlock_abi: int, measured: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Which protections were active in this grading run, for every report (see docs/security.md).
+
+    ``measured``: what each grading child reported its confinement achieved (one dict per distinct
+    report). Those values replace the expectations; where children differ, every variant is listed.
+    """
+    layers: dict[str, Any] = {
         "isolated": True,
         "landlock": landlock_abi,
         "writes": "only to the child's scratch directory" if landlock_abi else "not confined (no Landlock)",
@@ -118,7 +122,13 @@ def isolation_layers(landlock_abi: int) -> dict[str, Any]:
         "static_review": True,
         "environment": "allow-list",
         "network": "Python sockets refused by the audit hook; no network namespace",
+        "measured": bool(measured),
     }
+    reports = [report for report in measured or [] if isinstance(report, dict)]
+    for key in dict.fromkeys(key for report in reports for key in report):
+        values = list(dict.fromkeys(str(report.get(key, "not reported")) for report in reports))
+        layers[key] = values[0] if len(values) == 1 else "varied: " + " | ".join(values)
+    return layers
 
 
 def _server_messages(request: dict[str, Any], deadline: float) -> Iterator[dict[str, Any]]:

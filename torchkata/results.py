@@ -134,13 +134,22 @@ def not_applicable_reasons(outcomes: list[TestOutcome]) -> dict[str, int]:
     return counts
 
 
+# The layers each grading child measures, as layers_text names them.
+MEASURED_LAYERS = (("reads", "reads"), ("graders_after_load", "graders"), ("network", "network"), ("uid", "uid"),
+                   ("capabilities", "capabilities"))
+
+
 def layers_text(layers: dict[str, Any]) -> str:
-    """One line naming the grading's protections, for every report."""
+    """A line naming the grading's protections, and one saying what the children measured, for every report."""
     if not layers.get("isolated"):
         return "Graded in one process with the graders (trusted code only): no isolation, static review only."
     landlock = f"Landlock ABI {layers['landlock']}" if layers.get("landlock") else "no Landlock"
-    return (f"Graded in isolated children ({landlock}; audit hook, integrity check, static review, "
+    text = (f"Graded in isolated children ({landlock}; audit hook, integrity check, static review, "
             "allow-listed environment): see docs/security.md.")
+    measured = [f"{label}: {layers[key]}" for key, label in MEASURED_LAYERS if key in layers]
+    if not layers.get("measured") or not measured:
+        return text
+    return f"{text}\nIn each child: " + "; ".join(measured) + "."
 
 
 def not_applicable_text(outcomes: list[TestOutcome]) -> str:

@@ -1,10 +1,13 @@
 """The grading child: what runs after the fork, until its own ``_exit``.
 
 It cuts itself off (own session, stdio to the parent's bounded pipe, no other
-inherited descriptors), limits itself (resource limits, Landlock: writes only to
-its scratch directory, no signals outside its sandbox), then runs pytest on the
-staged graders with our plugins only. Results leave test by test through the
-channel descriptor as frames carrying the run's nonce.
+inherited descriptors), limits itself (resource limits; its own network namespace;
+no capabilities, and uid nobody where the environment allows; Landlock: reads only
+of the environment and its run directory, writes only to its scratch directory, no
+signals outside its sandbox), then runs pytest on the staged graders with our
+plugins only. Once the graders are loaded, a second Landlock ruleset makes them
+unreadable. Results leave test by test through the channel descriptor as frames
+carrying the run's nonce; the first frame says which layers took effect.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from typing import Any, NoReturn
 
 import pytest
 
-from torchkata import channel, landlock
+from torchkata import channel, confine
+from torchkata.graderkit.differential import preload_casebooks
 from torchkata.integrity import Snapshot, watched_modules
 from torchkata.limits import Limits, apply_rlimits
 from torchkata.recorder import Recorder
@@ -86,9 +90,10 @@ def pytest_args(spec: ChildSpec) -> list[str]:
 class ChannelReporter(Recorder):
     """Runs the tests in the parent's order and sends each one's outcome as soon as it is known."""
 
-    def __init__(self, spec: ChildSpec) -> None:
+    def __init__(self, spec: ChildSpec, layers: dict[str, str] | None = None) -> None:
         super().__init__()
         self.spec = spec
+        self.layers = dict(layers or {})
         self.snapshot: Snapshot | None = None
         self.changes_reported = False
 
@@ -99,6 +104,11 @@ class ChannelReporter(Recorder):
         super().pytest_collection_finish(session)
         graders = {id(item.module): item.module for item in session.items if getattr(item, "module", None)}
         self.snapshot = Snapshot(watched_modules(), graders.values())  # before the submission is imported
+        preload_casebooks(graders.values())  # read now: the graders folder is sealed next
+        run = self.spec.run
+        self.layers["graders_after_load"] = confine.seal_graders(run.root, run.graders,
+                                                                 [Path(p) for p in self.spec.protected])
+        self.send("layers", layers=self.layers)
 
     def _check_integrity(self) -> None:
         changed = self.snapshot.changed() if self.snapshot is not None and not self.changes_reported else []
@@ -198,7 +208,8 @@ def _own_environment(spec: ChildSpec) -> None:
     os.chdir(home)
 
 
-def _isolate(spec: ChildSpec) -> None:
+def _isolate(spec: ChildSpec) -> dict[str, str]:
+    """Cut the child off and confine it; returns what each layer achieved (see confine.confine)."""
     os.setsid()
     _die_with_parent()
     signal.set_wakeup_fd(-1)
@@ -211,10 +222,12 @@ def _isolate(spec: ChildSpec) -> None:
     _own_environment(spec)
     apply_rlimits(spec.limits, os.cpu_count() or 1)
     writable = [spec.run.scratch, Path(os.devnull), Path("/dev/shm")]
-    landlock.restrict_writes([path for path in writable if path.exists()])
+    layers = confine.confine(spec.run.root, [path for path in writable if path.exists()],
+                             [Path(p) for p in spec.protected])
     import torch
 
     torch.set_num_threads(max(spec.threads, 1))
+    return layers
 
 
 def _watch(spec: ChildSpec) -> None:
@@ -236,10 +249,10 @@ def run_child(spec: ChildSpec) -> NoReturn:
     """The whole life of a forked child; never returns to the caller's code."""
     code = 70
     try:
-        _isolate(spec)
+        layers = _isolate(spec)
         if spec.submission and not spec.collect_only:
             _watch(spec)
-        reporter = CollectReporter(spec) if spec.collect_only else ChannelReporter(spec)
+        reporter = CollectReporter(spec) if spec.collect_only else ChannelReporter(spec, layers)
         pytest.main(pytest_args(spec), plugins=[reporter])
         code = 0
     except BaseException:  # noqa: BLE001 - the parent learns from the channel, not from here

@@ -33,7 +33,7 @@ import inspect
 import io
 import math
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -365,6 +365,23 @@ def load_casebook(path: Path) -> dict[str, Recorded]:
         raise GradingError(f"the recorded cases {path.name} cannot be read ({error.strerror}): "
                            "instructors, run `torchkata build`.") from None
     return _load(str(path), mtime)
+
+
+def preload_casebooks(modules: Iterable[ModuleType]) -> list[Path]:
+    """Read the casebook of every scenario the grader ``modules`` declare now, while they may be read.
+
+    The grading child makes its graders folder unreadable once they are loaded; later checks find their
+    recorded cases in this process's cache. A casebook that cannot be read is left for its check to report.
+    """
+    loaded = []
+    for module in modules:
+        for found in scenarios_in(module):
+            try:
+                load_casebook(found.casebook_path)
+            except Exception:  # noqa: BLE001 - the check itself says what is wrong with it
+                continue
+            loaded.append(found.casebook_path)
+    return loaded
 
 
 # --- case strategies -----------------------------------------------------------------------------------------------
