@@ -39,7 +39,8 @@ def _without_tampered_points(status: KataStatus, result: GradeResult) -> KataSta
     """A tampered chapter's katas earn nothing, in the table as in the total."""
     if not result.chapters[status.chapter].flags.get("tampered"):
         return status
-    return replace(status, points=0.0, state=FAILING if status.done else status.state)
+    reason = flag_text(result.chapters[status.chapter])
+    return replace(status, points=0.0, state=FAILING, failed_checks=status.checks, message=reason)
 
 
 def is_complete(result: GradeResult) -> bool:

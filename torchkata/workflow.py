@@ -77,10 +77,6 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def _score(value: float) -> str:
-    return f"{value:g}"
-
-
 def _hidden_graders_steps(repository: str, slugs: list[str]) -> list[str]:
     check = (
         f"for slug in {' '.join(slugs)}; do\n"
