@@ -2,9 +2,10 @@
 
 - ``torchkata release`` against collecting every grader with pytest (the release's
   own floor: it collects the graders to count each chapter's points);
-- the Classroom workflow's chapter steps, run one after another on a release with the
-  reference solutions copied in, against one ``torchkata grade --in-process`` of the
-  same files (the cost of one process per chapter);
+- the Classroom workflow's grading step (one ``torchkata grade`` over every chapter that writes the
+  reporter's results objects), run as the runner runs it on a release with the reference solutions
+  copied in, against one ``torchkata grade`` of the same files (isolated, as the step grades) and one
+  ``torchkata grade --in-process``; it also prints the points the reporter would send Classroom;
 - Gradescope's ``run_autograder`` in a fake /autograder against ``torchkata grade`` of
   the same submission (the cost of the autograder's wrapper).
 
@@ -32,7 +33,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.classroom_reporter import github_outputs, reporter_report  # noqa: E402 - the reporter's model
 from tests.venvs import make_venv  # noqa: E402 - the test venv helper, from the repository root
+from torchkata.workflow import GRADE_STEP_ID, REPORTER  # noqa: E402
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:
@@ -57,17 +60,36 @@ def bench_release(work: Path, chapters: list[str], repeat: int) -> tuple[float, 
     return anchor, spent, work / "release0"
 
 
-def bench_classroom(release: Path, repeat: int) -> tuple[float, float, int]:
+def release_command_env(release: Path, work: Path) -> dict[str, str]:
+    """PATH with a `torchkata` that runs the release's own engine (this environment's may be another copy)."""
+    shim = work / "shim"
+    shim.mkdir(exist_ok=True)
+    script = shim / "torchkata"
+    script.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -m torchkata "$@"\n')
+    script.chmod(0o755)
+    return {**os.environ, "PATH": f"{shim}{os.pathsep}{os.environ.get('PATH', '')}", "GITHUB_OUTPUT": str(work / "out")}
+
+
+def bench_classroom(release: Path, work: Path, repeat: int) -> tuple[float, float, float, str]:
     for module in (release / "starter").glob("*.py"):
         shutil.copy(ROOT / "solutions" / module.name, module)
     data = yaml.safe_load((release / ".github/workflows/classroom.yml").read_text())
     (job,) = data["jobs"].values()
-    commands = [shlex.split(step["with"]["command"]) for step in job["steps"]
-                if step.get("uses", "").startswith("classroom-resources/autograding-command-grader")]
-    one_run = [sys.executable, "-m", "torchkata", "grade", "starter", "--in-process"]
-    anchor = median(repeat, lambda i: timed(one_run, release))
-    steps = median(repeat, lambda i: sum(timed(command, release) for command in commands))
-    return anchor, steps, len(commands)
+    (grade,) = [step for step in job["steps"] if step.get("id") == GRADE_STEP_ID]
+    (reporter,) = [step for step in job["steps"] if step.get("uses", "").startswith(REPORTER.split("@")[0])]
+    env = release_command_env(release, work)
+    one_run = [sys.executable, "-m", "torchkata", "grade", "starter"]
+    isolated = median(repeat, lambda i: timed(one_run, release))
+    in_process = median(repeat, lambda i: timed([*one_run, "--in-process"], release))
+
+    def step(index: int) -> float:
+        Path(env["GITHUB_OUTPUT"]).write_text("")
+        return timed(["bash", "-e", "-c", grade["run"]], release, env)
+
+    spent = median(repeat, step)
+    outputs = github_outputs(Path(env["GITHUB_OUTPUT"]).read_text())
+    notice = reporter_report(reporter, {GRADE_STEP_ID: outputs}).notice or "no notice"
+    return spent, isolated, in_process, notice
 
 
 def bench_gradescope(work: Path, chapters: list[str], repeat: int) -> tuple[float, float, float]:
@@ -102,9 +124,10 @@ def main() -> None:
         work = Path(folder)
         anchor, spent, release = bench_release(work, args.chapter, args.repeat)
         print(f"release      {spent:7.1f} s   collecting the graders {anchor:7.1f} s   ratio {spent / anchor:5.2f}")
-        anchor, spent, count = bench_classroom(release, args.repeat)
-        print(f"classroom    {spent:7.1f} s   ({count} steps)   one in-process grade {anchor:7.1f} s   "
-              f"ratio {spent / anchor:5.2f}")
+        spent, isolated, in_process, notice = bench_classroom(release, work, args.repeat)
+        print(f"classroom    {spent:7.1f} s   (one grading step)   torchkata grade {isolated:7.1f} s   "
+              f"ratio {spent / isolated:5.2f}   one in-process grade {in_process:7.1f} s   "
+              f"ratio {spent / in_process:5.2f}   reporter: {notice}")
         setup, anchor, spent = bench_gradescope(work, args.chapter, args.repeat)
         print(f"gradescope   {spent:7.1f} s   torchkata grade {anchor:7.1f} s   ratio {spent / anchor:5.2f}   "
               f"(setup.sh once: {setup:.1f} s)")

@@ -174,10 +174,18 @@ def test_gradescope_results_name_every_test_and_hide_the_hidden_ones() -> None:
 
 def test_classroom_report_exits_zero_only_at_full_marks() -> None:
     text, status = classroom_report(_result())
-    assert status == 1 and "m: 1 / 3 points" in text and "A() returned 1; expected 2." in text
+    lines = text.splitlines()
+    assert status == 1 and lines[0].startswith("01 m  starter/m.py")
+    assert lines[-1] == "FAIL: some checks do not pass yet."
+    assert lines[1].split() == ["failing", "A", "1/3", "starter/m.py", "(1", "of", "2", "checks", "fail)"]
+    assert lines[2].strip() == "A() returned 1; expected 2." and "Points: 2 / 4," in text
+    tampered = classroom_report(_result(tampered=True))[0]
+    assert "m: tampered: a canary check passed" in tampered and "Points: 1 / 4," in tampered
+    assert "1 of 2 katas done, 1/4 points" in tampered
     full = build_result([Outcome("public/test_n.py::test_c", "n", "C", 1.0, "public", True)], {"n": ["C"]})
-    assert classroom_report(full) == (f"n: 1 / 1 points\n  ok   C: 1 / 1\n{layers_text(full.layers)}\n"
-                                      "PASS: every check passes.", 0)
+    text, status = classroom_report(full)
+    assert status == 0 and text.splitlines()[1].split() == ["done", "C", "1/1"] and layers_text(full.layers) in text
+    assert text.splitlines()[-2:] == ["Points: 1 / 1, the total GitHub Classroom records.", "PASS: every check passes."]
 
 
 def test_gradebook_writes_points_per_chapter_and_kata_and_ranks_failures(tmp_path: Path) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import tomllib
@@ -14,25 +13,32 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import classroom_reporter as model
 from tests.conftest import CHAPTERS, PROJECT
+from tests.submissions import all_but_one
 from tests.venvs import clean_env, make_venv
 from torchkata.cli import main
 from torchkata.leakscan import SecretIndex
-from torchkata.points import chapter_points
+from torchkata.points import chapter_points, kata_points
 from torchkata.project import Project
 from torchkata.release import STUDENT_COMMANDS, WORKFLOW_PATH, ReleaseOptions, build_release
 from torchkata.source import find_regions
-from torchkata.workflow import GRADERS_SECRET, HIDDEN_GRADERS_PATH, classroom_workflow, grading_steps
+from torchkata.workflow import (
+    GRADE_COMMAND,
+    GRADE_STEP_ID,
+    GRADERS_SECRET,
+    HIDDEN_GRADERS_PATH,
+    classroom_runners,
+    classroom_workflow,
+)
 
 SLUGS = [chapter.slug for chapter in CHAPTERS]
 # The two chapters a release is installed and graded with in the slow tests (bounded time).
 SMALL = ["tensors", "modules"]
-COMMAND_GRADER = "classroom-resources/autograding-command-grader@v1"
 REPORTER = "classroom-resources/autograding-grading-reporter@v1"
 # Inputs as each action's action.yml defines them: (required, optional).
 ACTION_INPUTS: dict[str, tuple[set[str], set[str]]] = {
-    COMMAND_GRADER: ({"test-name", "command"}, {"setup-command", "timeout", "max-score"}),
-    REPORTER: ({"runners"}, set()),
+    REPORTER: ({"runners"}, {"token"}),
     "actions/checkout@v4": (set(), {
         "repository", "ref", "token", "ssh-key", "ssh-known-hosts", "ssh-strict", "ssh-user", "persist-credentials",
         "path", "clean", "filter", "sparse-checkout", "sparse-checkout-cone-mode", "fetch-depth", "fetch-tags",
@@ -48,6 +54,11 @@ ACTION_INPUTS: dict[str, tuple[set[str], set[str]]] = {
 @pytest.fixture(scope="module")
 def points() -> dict[str, float]:
     return chapter_points(PROJECT, CHAPTERS)
+
+
+@pytest.fixture(scope="module")
+def public_points() -> dict[str, float]:
+    return chapter_points(PROJECT, CHAPTERS, "public")
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +79,20 @@ def workflow_steps(root: Path) -> list[dict]:
     return job["steps"]
 
 
-def grader_steps(steps: list[dict]) -> list[dict]:
-    return [step for step in steps if step.get("uses") == COMMAND_GRADER]
+def grade_step(steps: list[dict]) -> dict:
+    (step,) = [step for step in steps if step.get("id") == GRADE_STEP_ID]
+    return step
+
+
+def reporter_of(steps: list[dict]) -> dict:
+    (step,) = [step for step in steps if step.get("uses") == REPORTER]
+    return step
+
+
+def fallback_scores(reporter: dict) -> dict[str, float]:
+    """Each runner's maximum when the grading step wrote nothing for it."""
+    runners = model.decode(reporter["with"]["runners"], model.reporter_env(reporter, {}))
+    return {runner: results["max_score"] for runner, results in runners}
 
 
 # --- layout ------------------------------------------------------------------------------------------------------
@@ -162,7 +185,7 @@ def test_a_release_that_would_leak_is_refused_and_nothing_is_written(tmp_path: P
     course = _small_course(tmp_path / "course", "modules")
     # A helper beside the public graders that is really a hidden grader.
     shutil.copy(course.graders / "hidden" / "test_modules.py", course.graders / "public" / "helpers.py")
-    monkeypatch.setattr("torchkata.points.chapter_points", lambda project, chapters: {"modules": 1.0})
+    monkeypatch.setattr("torchkata.points.chapter_points", lambda project, chapters, visibility="all": {"modules": 1.0})
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"graders/public/helpers.py: is a copy of the hidden grader"):
         build_release(course, out)
@@ -240,40 +263,44 @@ def check_action_inputs(steps: list[dict]) -> None:
         assert required <= given, f"{step['uses']} needs {required - given}"
 
 
-def test_workflow_parses_and_every_input_is_one_the_actions_define(release: Path, points) -> None:
+def test_workflow_parses_and_every_input_is_one_the_actions_define(release: Path, public_points) -> None:
     data = yaml.safe_load((release / WORKFLOW_PATH).read_text())
     assert set(data["on"]) >= {"push", "repository_dispatch"}
     steps = workflow_steps(release)
     check_action_inputs(steps)
-    graders = grader_steps(steps)
-    assert [step["with"]["test-name"] for step in graders] == [f"{c.number:02d} {c.slug}" for c in CHAPTERS]
-    for step, chapter in zip(graders, CHAPTERS, strict=True):
-        assert step["with"]["max-score"] == points[chapter.slug]
-        assert 1 <= step["with"]["timeout"] <= 360
-        assert shlex.split(step["with"]["command"]) == [
-            "bash", "-c",
-            f"torchkata grade starter --classroom --chapter {chapter.slug} 2>&1",
-        ]
+    grade = grade_step(steps)
+    assert grade["run"] == GRADE_COMMAND == 'torchkata grade starter --classroom --classroom-outputs "$GITHUB_OUTPUT"'
+    assert 1 <= grade["timeout-minutes"] <= 360
+    assert not any("autograding-command-grader" in step.get("uses", "") for step in steps), "one grading run only"
     install = next(i for i, step in enumerate(steps) if "pip install -c constraints.txt" in step.get("run", ""))
-    assert install < steps.index(graders[0]), "the course must be installed before the first graded step"
+    assert install < steps.index(grade), "the course must be installed before it grades"
     assert not any(step.get("with", {}).get("path") == HIDDEN_GRADERS_PATH for step in steps)
+    # Without hidden graders Classroom can award the public checks' points: each runner's maximum.
+    assert fallback_scores(reporter_of(steps)) == {
+        f"ch{c.number:02d}{c.slug}": public_points[c.slug] for c in CHAPTERS
+    }
 
 
-def test_the_reporter_reads_every_steps_result(release: Path) -> None:
+def test_the_reporter_reads_every_chapters_result_from_the_grading_step(release: Path) -> None:
     steps = workflow_steps(release)
-    graders = grader_steps(steps)
-    (reporter,) = [step for step in steps if step.get("uses") == REPORTER]
-    assert steps[-1] is reporter
-    ids = [step["id"] for step in graders]
-    assert len(set(ids)) == len(ids) and all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_-]*", i) for i in ids)
-    assert reporter["with"]["runners"].split(",") == ids
-    # The reporter looks up `<runner id in upper case>_RESULTS`.
-    assert reporter["env"] == {f"{i.upper()}_RESULTS": f"${{{{ steps.{i}.outputs.result }}}}" for i in ids}
+    reporter = reporter_of(steps)
+    assert steps[-1] is reporter and steps.index(grade_step(steps)) < len(steps) - 1
+    assert reporter["if"] == "${{ !cancelled() }}", "the reporter runs when grading fails, so every chapter counts"
+    ids = reporter["with"]["runners"].split(",")
+    assert ids == [f"ch{c.number:02d}{c.slug}" for c in CHAPTERS]
+    assert model.RUNNERS.match(reporter["with"]["runners"]), "the reporter accepts letters and digits only"
+    # The reporter looks up `<runner id in upper case>_RESULTS`: the step's output, else an error object.
+    assert set(reporter["env"]) == {f"{i.upper()}_RESULTS" for i in ids}
+    for runner in ids:
+        value = reporter["env"][f"{runner.upper()}_RESULTS"]
+        assert value.startswith(f"${{{{ steps.{GRADE_STEP_ID}.outputs.{runner} || '")
+        assert model.evaluate(value, {GRADE_STEP_ID: {runner: "given"}}) == "given"
+    nothing = model.report(model.decode(reporter["with"]["runners"], model.reporter_env(reporter, {})))
+    assert nothing.total == 0 and nothing.maximum > 0 and nothing.failed == "Some tests errored."
 
 
 def test_hidden_graders_repo_adds_a_checkout_with_a_secret(points) -> None:
-    steps_in = grading_steps(CHAPTERS, points, 10)
-    text = classroom_workflow(steps_in, hidden_repo="course-staff/torchkata-graders")
+    text = classroom_workflow(classroom_runners(CHAPTERS, points), hidden_repo="course-staff/torchkata-graders")
     (job,) = yaml.safe_load(text)["jobs"].values()
     steps = job["steps"]
     check_action_inputs(steps)
@@ -282,9 +309,10 @@ def test_hidden_graders_repo_adds_a_checkout_with_a_secret(points) -> None:
     assert checkout["with"]["token"] == f"${{{{ secrets.{GRADERS_SECRET} }}}}"
     assert checkout["with"]["persist-credentials"] is False
     position = steps.index(checkout)
-    assert position < steps.index(grader_steps(steps)[0])
+    assert position < steps.index(grade_step(steps))
     guard = steps[position + 1]["run"]
     assert all(f" {slug}" in guard for slug in SLUGS), "the guard should name every chapter's hidden grader"
+    assert sum(fallback_scores(reporter_of(steps)).values()) == sum(points.values())
 
 
 # --- installed in a fresh virtual environment (slow) -----------------------------------------------------------------
@@ -345,36 +373,49 @@ def test_released_check_reports_the_starter_as_not_started(small_release: Path, 
     assert "torchkata hint" in output
 
 
-def _step_commands(root: Path) -> dict[str, list[str]]:
-    return {step["with"]["test-name"].split()[1]: shlex.split(step["with"]["command"])
-            for step in grader_steps(workflow_steps(root))}
+def run_grade_step(root: Path, venv: Path, outputs: Path) -> tuple[str, dict[str, str], int]:
+    """The workflow's grading step, run as the runner runs it (bash -e) with $GITHUB_OUTPUT: text, outputs, status."""
+    outputs.write_text("")
+    command = grade_step(workflow_steps(root))["run"]
+    env = {**venv_env(venv), "GITHUB_OUTPUT": str(outputs)}
+    done = subprocess.run(["bash", "-e", "-c", command], cwd=root, env=env, capture_output=True, text=True,
+                          timeout=900, check=False)
+    return done.stdout, model.github_outputs(outputs.read_text()), done.returncode
 
 
 @pytest.mark.slow
-def test_each_classroom_step_passes_the_reference_and_fails_the_starter(
-    small_release: Path, venv: Path, points
+def test_the_grading_step_gives_classroom_the_points_of_each_check(
+    small_release: Path, venv: Path, points, public_points, tmp_path: Path
 ) -> None:
-    commands = _step_commands(small_release)
-    assert sorted(commands) == sorted(SMALL)
-    for slug, command in commands.items():
-        done = run_in(small_release, venv, command)
-        assert done.returncode != 0 and "FAIL" in done.stdout, f"{slug} on the starter:\n{done.stdout}"
-        assert done.stderr == "", "the step joins stderr to stdout; the grader action fails on any stderr"
+    reporter = reporter_of(workflow_steps(small_release))
+    mlp = kata_points(PROJECT, [c for c in CHAPTERS if c.slug == "modules"], "public")["modules"]["MLP"]
+    public = sum(public_points[slug] for slug in SMALL)
+
+    def graded(root: Path) -> tuple[str, model.Report, int]:
+        text, outputs, status = run_grade_step(root, venv, tmp_path / "github_output")
+        assert sorted(outputs) == ["ch01tensors", "ch03modules"], text
+        return text, model.reporter_report(reporter, {GRADE_STEP_ID: outputs}), status
+
+    text, report, status = graded(small_release)
+    assert status == 1 and (report.total, report.maximum) == (0, public), text
+    assert "not started" in text and text.rstrip().endswith("FAIL: some checks do not pass yet.")
     work = small_release.parent / "with_reference"
     shutil.copytree(small_release, work, ignore=shutil.ignore_patterns("*.egg-info", "__pycache__"))
+    all_but_one(PROJECT, work / "starter", SMALL)
+    text, report, status = graded(work)
+    assert status == 1 and (report.total, report.maximum) == (public - mlp, public), text
+    assert report.notice == f"Points {model.js_number(public - mlp)}/{model.js_number(public)}"
     for slug in SMALL:
         shutil.copy(PROJECT.solutions / f"{slug}.py", work / "starter" / f"{slug}.py")
-    for slug, command in commands.items():
-        done = run_in(work, venv, command)
-        assert done.returncode == 0, f"{slug} with the reference solution:\n{done.stdout}"
-        assert "PASS" in done.stdout
-    # The hidden graders, where the workflow's checkout puts them: the same commands grade with them too.
+    text, report, status = graded(work)
+    assert status == 0 and (report.total, report.maximum) == (public, public) and report.failed is None, text
+    # The hidden graders, where the workflow's checkout puts them: the same step grades with them too.
     (work / HIDDEN_GRADERS_PATH).mkdir()
     for slug in SMALL:
         for path in (PROJECT.graders / "hidden" / f"test_{slug}.py", PROJECT.casebook(slug)):
             if path.is_file():
                 shutil.copy(path, work / HIDDEN_GRADERS_PATH)
-    for slug, command in commands.items():
-        done = run_in(work, venv, command)
-        assert done.returncode == 0, f"{slug} with the reference and hidden graders:\n{done.stdout}"
-        assert f"{slug}: {points[slug]:g} / {points[slug]:g} points" in done.stdout
+    text, report, status = graded(work)
+    full = sum(points[slug] for slug in SMALL)
+    assert status == 0 and (report.total, report.maximum) == (full, full), text
+    assert "(public and hidden checks)" in text

@@ -1,35 +1,82 @@
-"""Output for a GitHub Classroom ``autograding-command-grader`` step.
+"""What the GitHub Classroom grading step prints for the student, and its exit status.
 
-Such a step awards its points when its command exits 0, and shows the command's
-output to the student. ``classroom_report`` gives the text and the exit status:
-0 only when every graded chapter has full marks and no flag.
+The same table as ``torchkata check``: per chapter its katas, each with its state, points and, when it fails,
+where to edit and its first failing check's message; then any flag, the review, the checks that cannot run
+here, the protections and the points Classroom records. The exit status is 0 only at full marks.
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from rich.console import Console
+
+from torchkata.catalog import Chapter, Kata
 from torchkata.gradescope import flag_text
 from torchkata.results import GradeResult, layers_text, not_applicable_text
+from torchkata.student import FAILING, KataStatus, next_kata, statuses_from
+from torchkata.student_view import next_text, print_statuses, summary
 
 
-def classroom_report(result: GradeResult) -> tuple[str, int]:
+def chapters_of(result: GradeResult) -> list[Chapter]:
+    """Catalogue entries for the result's chapters and katas, for a result graded outside a course."""
+    return [
+        Chapter(number, slug, slug, Path(slug), tuple(Kata(name, name, (), slug) for name in chapter.katas))
+        for number, (slug, chapter) in enumerate(result.chapters.items(), start=1)
+    ]
+
+
+def graded_visibility(result: GradeResult) -> str:
+    """``all`` when hidden checks took part, else ``public``."""
+    outcomes = [*result.outcomes(), *result.not_applicable()]
+    return "all" if any(outcome.visibility == "hidden" for outcome in outcomes) else "public"
+
+
+def _without_tampered_points(status: KataStatus, result: GradeResult) -> KataStatus:
+    """A tampered chapter's katas earn nothing, in the table as in the total."""
+    if not result.chapters[status.chapter].flags.get("tampered"):
+        return status
+    reason = flag_text(result.chapters[status.chapter])
+    return replace(status, points=0.0, state=FAILING, failed_checks=status.checks, message=reason)
+
+
+def is_complete(result: GradeResult) -> bool:
+    """Every graded chapter at full marks, with points to earn and no flag."""
+    return bool(result.chapters) and all(
+        chapter.points == chapter.max_points and chapter.max_points > 0 and not chapter.flags
+        for chapter in result.chapters.values()
+    )
+
+
+def classroom_report(
+    result: GradeResult, chapters: Iterable[Chapter] | None = None, impl_dir: Path = Path("starter")
+) -> tuple[str, int]:
     """(text for the student, exit status) for the chapters in ``result``."""
-    lines: list[str] = []
-    complete = bool(result.chapters)
+    listed = [c for c in chapters if c.slug in result.chapters] if chapters is not None else chapters_of(result)
+    visibility = graded_visibility(result)
+    statuses = [_without_tampered_points(status, result) for status in statuses_from(result, listed)]
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, highlight=False, soft_wrap=True, no_color=True, force_terminal=False)
+    print_statuses(console, statuses, listed, impl_dir, visibility)
     for slug, chapter in result.chapters.items():
-        flags = flag_text(chapter)
-        full = chapter.points == chapter.max_points and chapter.max_points > 0 and not chapter.flags
-        complete = complete and full
-        lines.append(f"{slug}: {chapter.points:g} / {chapter.max_points:g} points" + (f" ({flags})" if flags else ""))
-        for kata in chapter.katas.values():
-            mark = "ok  " if kata.points == kata.max_points else "FAIL"
-            lines.append(f"  {mark} {kata.name}: {kata.points:g} / {kata.max_points:g}")
-            for failure in kata.failed:
-                first = (failure["message"].splitlines() or [""])[0]
-                lines.append(f"       {failure['test']}: {first}")
-    lines += [f"review {line}" for line in result.review_lines()]
+        if chapter.flags:
+            console.print(f"{slug}: {flag_text(chapter)}", markup=False)
+    for line in result.review_lines():
+        console.print(f"review {line}", markup=False)
     skipped = not_applicable_text(result.not_applicable())
     if skipped:
-        lines.append(skipped)
-    lines.append(layers_text(result.layers))
-    lines.append("PASS: every check passes." if complete else "FAIL: some checks do not pass yet.")
-    return "\n".join(lines), 0 if complete else 1
+        console.print(skipped, markup=False)
+    console.print(layers_text(result.layers), markup=False)
+    console.print(summary(statuses, visibility), markup=False)
+    complete = is_complete(result)
+    upcoming = next_kata(statuses)
+    if upcoming is not None:
+        console.print(next_text(upcoming, impl_dir))
+    console.print(
+        f"Points: {result.points:g} / {result.max_points:g}, the total GitHub Classroom records.", markup=False
+    )
+    console.print("PASS: every check passes." if complete else "FAIL: some checks do not pass yet.", markup=False)
+    return buffer.getvalue().rstrip("\n"), 0 if complete else 1

@@ -90,7 +90,7 @@ def grade_submission(submission: Path, config: dict[str, Any]) -> dict[str, Any]
         note += f" Not found there: {', '.join(missing)}."
     results["output"] = f"{note}\n{results.get('output', '')}".strip()
     print(note)
-    print(classroom_report(result)[0])
+    print(classroom_report(result, chapters, folder)[0])
     return results
 
 

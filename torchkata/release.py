@@ -25,7 +25,7 @@ from torchkata.grade import select_chapters
 from torchkata.leakscan import SecretIndex
 from torchkata.project import Project
 from torchkata.source import build
-from torchkata.workflow import CPU_TORCH_INDEX, classroom_workflow, grading_steps
+from torchkata.workflow import CPU_TORCH_INDEX, STEP_TIMEOUT_MINUTES, classroom_runners, classroom_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 WORKFLOW_PATH = Path(".github/workflows/classroom.yml")
@@ -40,12 +40,12 @@ class ReleaseOptions:
     chapters: list[str] | None = None
     hidden_graders_repo: str | None = None
     torch_index: str | None = CPU_TORCH_INDEX
-    step_timeout_minutes: int = 10
+    step_timeout_minutes: int = STEP_TIMEOUT_MINUTES
 
 
 @dataclass(frozen=True)
 class Release:
-    """What was written: where, which chapters, their points, how many files."""
+    """What was written: where, which chapters, their points in Classroom, how many files."""
 
     path: Path
     chapters: list[str]
@@ -108,18 +108,21 @@ def student_readme(project: Project, chapters: list[Chapter], points: dict[str, 
         f"| {c.number:02d} {c.title} | `starter/{c.module_name}` | {len(c.katas)} | {points[c.slug]:g} |"
         for c in chapters
     )
-    if options.hidden_graders_repo:
-        grading = (
-            "Every push runs the GitHub Classroom workflow in `.github/workflows/classroom.yml`. "
-            "Each chapter is one step, graded with the public checks you have and hidden checks you do not; "
-            "a chapter earns its points when every one of its checks passes."
-        )
-    else:
-        grading = (
-            "Every push runs the GitHub Classroom workflow in `.github/workflows/classroom.yml`. "
-            "Each chapter is one step, graded with the public checks in `graders/public/`; "
-            "a chapter earns its points when every one of its checks passes."
-        )
+    graders = (
+        "the public checks you have and hidden checks you do not"
+        if options.hidden_graders_repo
+        else "the public checks in `graders/public/`"
+    )
+    grading = (
+        "Every push runs the GitHub Classroom workflow in `.github/workflows/classroom.yml`. "
+        f"One step grades every chapter with {graders}, as `torchkata grade` does, and prints the same "
+        "table as `torchkata check`. Each check that passes earns its points, so a chapter with one kata "
+        "missing still earns the points of every other kata, up to the chapter's points in the table above. "
+        "The Autograding Reporter step lists each check as a test and sends Classroom the sum of their points "
+        "(its notice reads `Points <earned>/<possible>`). Its own summary table divides each chapter's points "
+        "by its number of tests, so while a chapter is incomplete that table can differ from the points "
+        "Classroom records."
+    )
     example = chapters[0]
     return template(
         "student_README.md",
@@ -181,8 +184,10 @@ def write_release(project: Project, chapters: list[Chapter], points: dict[str, f
     _write(stage / "pyproject.toml", student_pyproject(project))
     _write(stage / "README.md", student_readme(project, chapters, points, options))
     _write(stage / ".gitignore", template("student_gitignore"))
-    steps = grading_steps(chapters, points, options.step_timeout_minutes)
-    _write(stage / WORKFLOW_PATH, classroom_workflow(steps, options.torch_index, options.hidden_graders_repo))
+    runners = classroom_runners(chapters, points)
+    workflow = classroom_workflow(runners, options.torch_index, options.hidden_graders_repo,
+                                  options.step_timeout_minutes)
+    _write(stage / WORKFLOW_PATH, workflow)
 
 
 def _chmod_as_umask(folder: Path) -> None:
@@ -203,7 +208,8 @@ def build_release(project: Project, out_dir: Path, options: ReleaseOptions | Non
     out = check_target(project, out_dir)
     chapters = select_chapters(project, options.chapters)
     check_starter_in_sync(project, chapters)
-    points = chapter_points(project, chapters)
+    # The points Classroom can award: the public checks, and the hidden graders only when the workflow has them.
+    points = chapter_points(project, chapters, "all" if options.hidden_graders_repo else "public")
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:

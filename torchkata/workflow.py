@@ -1,11 +1,12 @@
-"""The GitHub Classroom workflow of a student release: one graded step per chapter.
+"""The GitHub Classroom workflow of a student release: one grading run, then the reporter.
 
-The course is installed once; then each chapter is one
-``classroom-resources/autograding-command-grader`` step, which earns its
-``max-score`` (the chapter's points) when its command exits 0, that is when
-``torchkata grade --classroom`` finds every check of the chapter passing. The
-``autograding-grading-reporter`` step reads each step's result from an
-``<ID>_RESULTS`` variable and reports the total to Classroom.
+The course is installed once; one step runs ``torchkata grade`` over every chapter, isolated as it always
+is, prints the student's table and writes, per chapter, the reporter's results object as a step output
+(see :mod:`torchkata.classroom_results`). ``autograding-grading-reporter`` reads each chapter's object from
+``<RUNNER>_RESULTS`` and reports the points to Classroom: the sum of every check's points, the total
+``torchkata grade`` computes. A chapter without an output (the step was stopped, the course did not install,
+its checks did not collect) gets an error object worth its points, written here, so every chapter counts in
+the maximum whatever happened.
 
 The YAML is written as text (no YAML library is needed to make a release);
 every scalar is a JSON string, which YAML reads as a double-quoted string.
@@ -20,8 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from torchkata.catalog import Chapter
+from torchkata.classroom_results import NO_RESULT, encode, error_results, results_env, runner_id
 
-COMMAND_GRADER = "classroom-resources/autograding-command-grader@v1"
 REPORTER = "classroom-resources/autograding-grading-reporter@v1"
 CHECKOUT = "actions/checkout@v4"
 SETUP_PYTHON = "actions/setup-python@v5"
@@ -29,24 +30,29 @@ CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 GRADERS_SECRET = "GRADERS_TOKEN"
 HIDDEN_GRADERS_PATH = "graders/hidden"
 PYTHON_VERSION = "3.11"
+GRADE_STEP_ID = "grade"
+STEP_TIMEOUT_MINUTES = 20
+GRADE_COMMAND = 'torchkata grade starter --classroom --classroom-outputs "$GITHUB_OUTPUT"'
 _REPOSITORY = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
 
 @dataclass(frozen=True)
-class GradingStep:
-    """One chapter's Classroom step."""
+class Runner:
+    """One chapter as the reporter sees it: a runner id, and the points its error object is worth."""
 
     id: str
     slug: str
-    test_name: str
-    command: str
-    timeout_minutes: int
     max_score: float
 
     @property
     def results_env(self) -> str:
-        """The variable the reporter reads: the step id in upper case, then ``_RESULTS``."""
-        return f"{self.id.upper()}_RESULTS"
+        """The variable the reporter reads: the runner id in upper case, then ``_RESULTS``."""
+        return results_env(self.id)
+
+    @property
+    def fallback(self) -> str:
+        """Base64 of the error results object the reporter gets when the grading step wrote none."""
+        return encode(error_results(f"{self.slug}: grading", NO_RESULT, self.max_score))
 
 
 def check_repository(name: str) -> str:
@@ -56,36 +62,9 @@ def check_repository(name: str) -> str:
     return name
 
 
-def chapter_command(slug: str) -> str:
-    """The step's command: grade the student's starter/ for one chapter in the sandbox.
-
-    The chapter runs in an isolated child, so code that calls ``os._exit(0)`` or
-    rewrites pytest's reports cannot turn the step green: the exit status comes
-    from the parent, which reads results only from its own channel. Each check has
-    the sandbox's time limit, so a kata that hangs fails its check, not the step.
-    ``bash -c`` joins stderr to stdout: the grader action fails a step on any
-    stderr output, whatever the exit status; pass or fail must come from the exit
-    status alone.
-    """
-    inner = f"torchkata grade starter --classroom --chapter {shlex.quote(slug)} 2>&1"
-    return f'bash -c "{inner}"'
-
-
-def grading_steps(chapters: Iterable[Chapter], points: dict[str, float], timeout_minutes: int) -> list[GradingStep]:
-    """One step per chapter, in course order."""
-    if timeout_minutes < 1:
-        raise ValueError(f"a step's timeout is a whole number of minutes of at least 1, got {timeout_minutes}")
-    return [
-        GradingStep(
-            id=f"ch{chapter.number:02d}_{chapter.slug}",
-            slug=chapter.slug,
-            test_name=f"{chapter.number:02d} {chapter.slug}",
-            command=chapter_command(chapter.slug),
-            timeout_minutes=timeout_minutes,
-            max_score=points[chapter.slug],
-        )
-        for chapter in chapters
-    ]
+def classroom_runners(chapters: Iterable[Chapter], points: dict[str, float]) -> list[Runner]:
+    """One runner per chapter, in course order; ``points``: each chapter's, with the graders Classroom runs."""
+    return [Runner(runner_id(chapter), chapter.slug, points[chapter.slug]) for chapter in chapters]
 
 
 def install_command(torch_index: str | None) -> str:
@@ -96,10 +75,6 @@ def install_command(torch_index: str | None) -> str:
 
 def _q(text: str) -> str:
     return json.dumps(text)
-
-
-def _score(value: float) -> str:
-    return f"{value:g}"
 
 
 def _hidden_graders_steps(repository: str, slugs: list[str]) -> list[str]:
@@ -125,44 +100,51 @@ def _hidden_graders_steps(repository: str, slugs: list[str]) -> list[str]:
     ]
 
 
-def _grading_step(step: GradingStep) -> list[str]:
+def _grading_step(timeout_minutes: int) -> list[str]:
     return [
-        f"      - name: {_q(step.test_name)}",
-        f"        id: {step.id}",
-        f"        uses: {COMMAND_GRADER}",
-        "        with:",
-        f"          test-name: {_q(step.test_name)}",
-        f"          command: {_q(step.command)}",
-        f"          timeout: {step.timeout_minutes}",
-        f"          max-score: {_score(step.max_score)}",
+        "      - name: Grade every chapter",
+        f"        id: {GRADE_STEP_ID}",
+        f"        timeout-minutes: {timeout_minutes}",
+        f"        run: {_q(GRADE_COMMAND)}",
     ]
 
 
-def _reporter(steps: list[GradingStep]) -> list[str]:
-    env = [f"          {s.results_env}: {_q('${{ steps.' + s.id + '.outputs.result }}')}" for s in steps]
+def reporter_input(runner: Runner) -> str:
+    """The expression the reporter's ``<RUNNER>_RESULTS`` holds: the step's output, else the error object."""
+    return f"${{{{ steps.{GRADE_STEP_ID}.outputs.{runner.id} || '{runner.fallback}' }}}}"
+
+
+def _reporter(runners: list[Runner]) -> list[str]:
+    env = [f"          {runner.results_env}: {_q(reporter_input(runner))}" for runner in runners]
     return [
         "      - name: Autograding Reporter",
+        f"        if: {_q('${{ !cancelled() }}')}",
         f"        uses: {REPORTER}",
         "        env:",
         *env,
         "        with:",
-        f"          runners: {_q(','.join(step.id for step in steps))}",
+        f"          runners: {_q(','.join(runner.id for runner in runners))}",
     ]
 
 
 def classroom_workflow(
-    steps: list[GradingStep], torch_index: str | None = CPU_TORCH_INDEX, hidden_repo: str | None = None
+    runners: list[Runner],
+    torch_index: str | None = CPU_TORCH_INDEX,
+    hidden_repo: str | None = None,
+    timeout_minutes: int = STEP_TIMEOUT_MINUTES,
 ) -> str:
-    """The text of .github/workflows/classroom.yml."""
-    if not steps:
+    """The text of .github/workflows/classroom.yml; ``timeout_minutes`` bounds the grading step."""
+    if timeout_minutes < 1:
+        raise ValueError(f"a step's timeout is a whole number of minutes of at least 1, got {timeout_minutes}")
+    if not runners:
         raise ValueError("a Classroom workflow needs at least one chapter to grade")
     graders = (
         f"the public checks and the hidden graders of {hidden_repo}" if hidden_repo else "the public checks"
     )
     lines = [
         "# GitHub Classroom autograding, written by `torchkata release`.",
-        "# Each chapter is one step that earns the chapter's points when every check",
-        f"# of the chapter passes: {graders}.",
+        f"# One step grades every chapter with {graders};",
+        "# each check earns its points, and the reporter sends their sum to Classroom.",
         "name: Autograding Tests",
         '"on":',
         "  - push",
@@ -189,8 +171,7 @@ def classroom_workflow(
         f"        run: {_q(install_command(torch_index))}",
     ]
     if hidden_repo:
-        lines += _hidden_graders_steps(check_repository(hidden_repo), [step.slug for step in steps])
-    for step in steps:
-        lines += _grading_step(step)
-    lines += _reporter(steps)
+        lines += _hidden_graders_steps(check_repository(hidden_repo), [runner.slug for runner in runners])
+    lines += _grading_step(timeout_minutes)
+    lines += _reporter(runners)
     return "\n".join(lines) + "\n"

@@ -7,6 +7,11 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torchkata.catalog import Chapter
+    from torchkata.results import GradeResult
 
 NAME = "grade"
 HELP = "grade a directory of chapter modules (default: starter/) and print the points table"
@@ -59,13 +64,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gradescope", type=Path, metavar="FILE", help="also write Gradescope's results.json")
     parser.add_argument(
         "--classroom", action="store_true",
-        help="print a plain summary for a GitHub Classroom step; exit 0 only at full marks",
+        help="print the check table for a GitHub Classroom step; exit 0 only at full marks",
+    )
+    parser.add_argument(
+        "--classroom-outputs", type=Path, metavar="FILE",
+        help="with --classroom: append each chapter's results object for Classroom's grading reporter to FILE "
+        "(in a workflow: $GITHUB_OUTPUT), one '<runner>=<base64 JSON>' line per chapter",
     )
     parser.add_argument(
         "--in-process", action="store_true",
         help="grade in this process, without isolation: quicker, for trusted code only",
     )
     add_limit_arguments(parser)
+
+
+def classroom_step(
+    result: GradeResult, chapters: list[Chapter], impl_dir: Path, shown: Path, outputs: Path | None
+) -> int:
+    """Print the student's table, append the reporter's results objects to ``outputs``; 0 only at full marks."""
+    from torchkata.classroom import classroom_report
+    from torchkata.classroom_results import write_outputs
+
+    if outputs is not None:
+        write_outputs(result, chapters, impl_dir, outputs)
+    text, status = classroom_report(result, chapters, shown)
+    print(text)
+    return status
 
 
 def run(args: argparse.Namespace) -> int:
@@ -101,11 +125,8 @@ def run(args: argparse.Namespace) -> int:
         from torchkata.gradescope import write_gradescope
 
         write_gradescope(result, args.gradescope, elapsed)
-    if args.classroom:
-        from torchkata.classroom import classroom_report
-
-        text, status = classroom_report(result)
-        print(text)
-        return status
-    print_report(result, impl_dir if impl_dir != submission else Path(args.directory))
+    shown = impl_dir if impl_dir != submission else Path(args.directory)
+    if args.classroom or args.classroom_outputs:
+        return classroom_step(result, select_chapters(project, args.chapter), impl_dir, shown, args.classroom_outputs)
+    print_report(result, shown)
     return 0

@@ -18,7 +18,7 @@ def positive_minutes(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from torchkata.workflow import CPU_TORCH_INDEX
+    from torchkata.workflow import CPU_TORCH_INDEX, STEP_TIMEOUT_MINUTES
 
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="a new or empty folder")
     parser.add_argument("--chapter", action="append", help="release only this chapter (repeatable; default: all)")
@@ -30,8 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--torch-index", default=CPU_TORCH_INDEX, metavar="URL",
                         help="extra wheel index for torch in the workflow's install (default: %(default)s; "
                         "'' for none)")
-    parser.add_argument("--step-timeout", type=positive_minutes, default=10, metavar="MINUTES",
-                        help="time limit of each chapter's Classroom step (default: %(default)s)")
+    parser.add_argument("--step-timeout", type=positive_minutes, default=STEP_TIMEOUT_MINUTES, metavar="MINUTES",
+                        help="time limit of the Classroom step that grades every chapter (default: %(default)s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     graders = f"public checks and the hidden graders of {args.hidden_graders_repo}" if args.hidden_graders_repo \
         else "public checks"
     print(f"wrote {release.path}: {release.files} files, {len(release.chapters)} chapters, {total:g} points")
-    print(f"Classroom grades each chapter with the {graders}; no solution or hidden grader was written.")
+    print(f"Classroom grades every chapter in one step with the {graders}, each check worth its points; "
+          "no solution or hidden grader was written.")
     print(f"Next: push {release.path} to a new GitHub repository and mark it as a template for the assignment.")
     return 0
