@@ -97,8 +97,13 @@ def test_check_kills_a_loop_that_ignores_the_limit_and_checks_the_rest(course: P
 def test_check_ctrl_c_says_it_was_interrupted(course: Path) -> None:
     write_kata(course, "MLP", MLP_ENDLESS)
     process = subprocess.Popen(
-        [sys.executable, "-m", "torchkata", "check", "MLP", "--test-timeout", "600"], cwd=course,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=engine_env(), start_new_session=True,
+        [sys.executable, "-m", "torchkata", "check", "MLP", "--test-timeout", "600"],
+        cwd=course,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=engine_env(),
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 120
@@ -184,8 +189,22 @@ def test_watch_reports_an_endless_loop_and_keeps_watching(course: Path, watch) -
 
 def _pytest(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "graders/public/test_modules.py", "--impl", "starter", "-p",
-         "no:cacheprovider", *args], cwd=course, capture_output=True, text=True, timeout=300, env=engine_env(),
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "graders/public/test_modules.py",
+            "--impl",
+            "starter",
+            "-p",
+            "no:cacheprovider",
+            *args,
+        ],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=engine_env(),
     )
 
 
@@ -270,8 +289,13 @@ def test_nbgrader_cells_stop_an_endless_loop() -> None:
     source = (PROJECT.solutions / "modules.py").read_text()
     start = source.index("class MLP(")
     end = source.index("\nclass ", start + 1)
-    request = {"chapter": "modules", "kata": "MLP", "kata_timeout": 120, "test_timeout": 2,
-               "source": source[:start] + MLP_ENDLESS + source[end:]}
+    request = {
+        "chapter": "modules",
+        "kata": "MLP",
+        "kata_timeout": 120,
+        "test_timeout": 2,
+        "source": source[:start] + MLP_ENDLESS + source[end:],
+    }
     reply = grade_request(PROJECT.root, request)
     messages = [outcome["message"] for outcome in reply["outcomes"] if not outcome["passed"]]
     assert any("stopped after 2 s" in message and "an endless loop?" in message for message in messages), reply

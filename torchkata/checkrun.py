@@ -130,8 +130,13 @@ def _child(fd: int, request: dict[str, Any]) -> None:
         chapters: list[Chapter] = request["chapters"]
         katas = request["katas"]
         result = grade_in_process(
-            request["impl_dir"], [chapter.slug for chapter in chapters], project, katas=katas,
-            visibility=request["visibility"], test_seconds=limits.test_seconds, plugins=[_KataReporter(fd)],
+            request["impl_dir"],
+            [chapter.slug for chapter in chapters],
+            project,
+            katas=katas,
+            visibility=request["visibility"],
+            test_seconds=limits.test_seconds,
+            plugins=[_KataReporter(fd)],
         )
         statuses = [status.to_dict() for status in statuses_from(result, chapters, katas)]
         full = None
@@ -188,7 +193,9 @@ class CheckRun:
     def __post_init__(self) -> None:
         preload()
         self.pending = [
-            (chapter.slug, kata.name) for chapter in self.chapters for kata in chapter.katas
+            (chapter.slug, kata.name)
+            for chapter in self.chapters
+            for kata in chapter.katas
             if self.katas is None or kata.name in self.katas
         ]
         self._start()
@@ -198,11 +205,17 @@ class CheckRun:
     def _start(self) -> None:
         chapters = [chapter for chapter in self.chapters if any(slug == chapter.slug for slug, _ in self.pending)]
         names = sorted({kata for _, kata in self.pending})
-        everything = all(len(chapter.katas) == sum(slug == chapter.slug for slug, _ in self.pending)
-                         for chapter in chapters) and self.katas is None
+        everything = (
+            all(len(chapter.katas) == sum(slug == chapter.slug for slug, _ in self.pending) for chapter in chapters)
+            and self.katas is None
+        )
         request = {
-            "project": self.project, "impl_dir": self.impl_dir, "chapters": chapters,
-            "katas": None if everything else names, "visibility": self.visibility, "limits": self.limits,
+            "project": self.project,
+            "impl_dir": self.impl_dir,
+            "chapters": chapters,
+            "katas": None if everything else names,
+            "visibility": self.visibility,
+            "limits": self.limits,
             "full_points": self.full_points and self.totals is None,
         }
         read_end, write_end = os.pipe()

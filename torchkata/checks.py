@@ -16,12 +16,12 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from torchkata.describe import describe, foreign_type, shape_text  # describe: part of this API
 from torchkata.explain import explain
 from torchkata.hygiene import student_text
 
 T = TypeVar("T")
 CALLED: list[str] = []  # names of the student's functions that ``call`` ran in the current check
-_SHOWN_ITEMS = 4  # entries of a container a description names before "..."
 
 
 class GradingError(AssertionError):
@@ -30,56 +30,6 @@ class GradingError(AssertionError):
 
 def _fail(text: str, hint: str | None = None) -> GradingError:
     return GradingError(f"{text}\n{hint}" if hint else text)
-
-
-def shape_text(shape: Iterable[int]) -> str:
-    """(2, 3) for any shape-like value; (5,) for one dimension."""
-    dims = tuple(int(d) for d in shape)
-    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(map(str, dims))})"
-
-
-def describe(value: Any) -> str:
-    """A short, student-readable summary of a value."""
-    if isinstance(value, torch.Tensor):
-        text = f"a tensor of shape {shape_text(value.shape)}, dtype {str(value.dtype)[6:]}"
-        return text if value.device.type == "cpu" else f"{text}, on {value.device}"
-    if isinstance(value, nn.Module):
-        return f"a {type(value).__name__} module"
-    if type(value).__repr__ is object.__repr__:
-        return f"a {type(value).__name__} object"  # the default repr holds an address that changes per run
-    if isinstance(value, Mapping | list | tuple | set | frozenset) and not _short_plain(value):
-        return _container_text(value)
-    return student_text(repr(value), 80)
-
-
-def _short_plain(value: Any) -> bool:
-    """True for a container of plain values whose repr reads in one short line."""
-    return _foreign_type(value) is None and len(repr(value)) <= 80
-
-
-def _item_text(value: Any) -> str:
-    """An entry of a container, briefly: ``tensor (3, 4) float32``."""
-    if isinstance(value, torch.Tensor):
-        return f"tensor {shape_text(value.shape)} {str(value.dtype)[6:]}"
-    return student_text(describe(value), 60)
-
-
-def _container_text(value: Any) -> str:
-    """A container by its keys or length and the first entries' summaries, never a dump of its contents."""
-    kind = type(value).__name__
-    if isinstance(value, Mapping):
-        keys = [student_text(repr(key), 40) for key in list(value)[: _SHOWN_ITEMS * 2]]
-        more = ", ..." if len(value) > len(keys) else ""
-        text = f"a {kind} with keys [{', '.join(keys)}{more}]"
-        first = list(value.items())[:_SHOWN_ITEMS]
-        shown = [f"{student_text(repr(key), 40)}: {_item_text(item)}" for key, item in first]
-    else:
-        text = f"a {kind} of {len(value)}"
-        shown = [_item_text(item) for item in list(value)[:_SHOWN_ITEMS]]
-    if not shown:
-        return text
-    more = ", ..." if len(value) > len(shown) else ""
-    return f"{text} ({'; '.join(shown)}{more})"
 
 
 def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -199,38 +149,14 @@ def close(
     )
 
 
-_PLAIN_TYPES = (int, float, bool, str, bytes, type(None), tuple, list, dict, set, frozenset)
-_TORCH_VALUE_TYPES = (torch.dtype, torch.device, torch.Size)
-
-
-def _foreign_type(value: Any) -> type | None:
-    """The first type in ``value`` that is not a built-in value type (whose == a submission could rig)."""
-    kind = type(value)
-    if kind in _TORCH_VALUE_TYPES:
-        return None
-    if kind not in _PLAIN_TYPES:
-        return kind
-    if kind is dict:
-        items: Iterable[Any] = [*value.keys(), *value.values()]
-    elif kind in (tuple, list, set, frozenset):
-        items = value
-    else:
-        return None
-    for item in items:
-        found = _foreign_type(item)
-        if found is not None:
-            return found
-    return None
-
-
 def equal(actual: Any, expected: Any, call: str, hint: str | None = None) -> None:
     """Plain values (ints, strings, tuples, lists, dicts of them) compare equal.
 
     ``actual`` must be made of built-in types, so an object with a rigged ``__eq__`` cannot pass.
     """
     __tracebackhide__ = True
-    foreign = _foreign_type(actual)
-    if foreign is not None and _foreign_type(expected) is None:
+    foreign = foreign_type(actual)
+    if foreign is not None and foreign_type(expected) is None:
         raise _fail(
             f"{call} returned {describe(actual)}, which holds a {foreign.__name__}; "
             f"expected {describe(expected)} made of plain Python values.",

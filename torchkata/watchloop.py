@@ -45,8 +45,13 @@ class SaveWatcher:
             return change != Change.deleted and path.endswith(".py")
 
         for changes in watch(
-            self.impl_dir, watch_filter=wanted, debounce=DEBOUNCE_MS, step=STEP_MS, stop_event=self.stopped,
-            recursive=False, raise_interrupt=False,
+            self.impl_dir,
+            watch_filter=wanted,
+            debounce=DEBOUNCE_MS,
+            step=STEP_MS,
+            stop_event=self.stopped,
+            recursive=False,
+            raise_interrupt=False,
         ):
             self.batches.put(changes)
             try:
@@ -85,12 +90,14 @@ def _on_save(session: WatchSession, chapter: Chapter, waiting: list[Chapter]) ->
         saved = shown_path(session.impl_dir / chapter.module_name)
         session.console.print(
             f"[{time.strftime('%H:%M:%S')}] {saved} saved again: stopped the check still running after "
-            f"{elapsed:.1f} s; checking the new version.", style="yellow",
+            f"{elapsed:.1f} s; checking the new version.",
+            style="yellow",
         )
     elif active is not None and active.initial and active.chapter.slug == chapter.slug:
         session.cancel()
-        session.console.print(f"{chapter.module_name} saved: stopped the first check; checking the new version.",
-                              style="yellow")
+        session.console.print(
+            f"{chapter.module_name} saved: stopped the first check; checking the new version.", style="yellow"
+        )
         session.begin(chapter, initial=True)
         return
     elif active is not None:
