@@ -94,6 +94,17 @@ def test_check_kills_a_loop_that_ignores_the_limit_and_checks_the_rest(course: P
     assert "not started" in kata_row(out, "MySequential")
 
 
+def test_check_limits_memory_and_checks_the_rest(course: Path, capsys) -> None:
+    greedy = MLP_DONE.replace(
+        "        return self.output(F.relu(self.hidden(X)))", "        return torch.empty(10**11) + X.sum()"
+    )
+    write_kata(course, "MLP", greedy)
+    status, out, _ = run_cli(capsys, "check", "MLP", "MySequential", "--test-memory", "512")
+    assert status == 1
+    assert "ran out of the memory a check may use (it asked for 373 GiB at once)" in out
+    assert "not started" in kata_row(out, "MySequential")
+
+
 def test_check_ctrl_c_says_it_was_interrupted(course: Path) -> None:
     write_kata(course, "MLP", MLP_ENDLESS)
     process = subprocess.Popen(

@@ -88,7 +88,7 @@ def kata_lines(status: KataStatus, impl_dir: Path, name_width: int = 16, visibil
     if status.done:
         return line
     if status.state == NO_CHECKS:
-        line.append("  no check of this kata ran here, so it cannot count as done")
+        line.append("  no check of this kata ran here, so it cannot count as passing")
         return line
     if status.import_error:
         line.append("  (the file does not import: see above)", style="dim")
