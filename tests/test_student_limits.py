@@ -229,6 +229,40 @@ def test_plain_pytest_stops_an_endless_loop_in_a_few_lines(course: Path) -> None
     assert len(done.stdout.splitlines()) < 40, done.stdout
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "seconds"),
+    [
+        ((), {"TORCHKATA_TEST_TIMEOUT": "2"}, 2),
+        (("-o", "torchkata_test_timeout=3"), {}, 3),
+        (("--test-timeout", "60", "--timeout", "2"), {}, 2),  # pytest-timeout's own option wins
+    ],
+)
+def test_plain_pytest_limit_comes_from_env_ini_or_timeout(course: Path, args, env, seconds) -> None:
+    write_kata(course, "MLP", MLP_ENDLESS)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "graders/public/test_modules.py",
+            "--impl",
+            "starter",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "--kata",
+            "MLP",
+            *args,
+        ],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=engine_env(**env),
+    )
+    assert f"stopped after {seconds:g} s" in done.stdout, done.stdout
+
+
 def test_plain_pytest_keeps_the_users_traceback_choice(course: Path) -> None:
     done = _pytest(course, "-q", "--tb=long", "--kata", "MLP")
     assert "def test_mlp" in done.stdout, "--tb=long was overridden"
