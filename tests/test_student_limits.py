@@ -105,6 +105,15 @@ def test_check_limits_memory_and_checks_the_rest(course: Path, capsys) -> None:
     assert "not started" in kata_row(out, "MySequential")
 
 
+def test_check_survives_code_that_ends_its_process(course: Path, capsys) -> None:
+    quitter = MLP_DONE.replace("        return self.output(F.relu(self.hidden(X)))", "        os._exit(3)")
+    write_kata(course, "MLP", "import os\n\n\n" + quitter)
+    status, out, _ = run_cli(capsys, "check", "MLP", "MySequential")
+    assert status == 1
+    assert "the check exited with status 3" in kata_row(out, "MLP") + out
+    assert "not started" in kata_row(out, "MySequential")
+
+
 def test_check_ctrl_c_says_it_was_interrupted(course: Path) -> None:
     write_kata(course, "MLP", MLP_ENDLESS)
     process = subprocess.Popen(

@@ -155,16 +155,6 @@ def _child(fd: int, request: dict[str, Any]) -> None:
         os._exit(code)
 
 
-def _describe_exit(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            return f"was killed by {signal.Signals(number).name}"
-        except ValueError:
-            return f"was killed by signal {number}"
-    return f"exited with status {os.WEXITSTATUS(status)}"
-
-
 @dataclass
 class CheckRun:
     """Checks some katas of some chapters to the end, one forked child at a time.
@@ -288,7 +278,9 @@ class CheckRun:
             self.pid = 0
             self.stop()
             if self.pending:
-                self._blame(f"the check {_describe_exit(status)}" + (f" ({self.error})" if self.error else ""))
+                from torchkata.forkserver import describe_status
+
+                self._blame(f"the check {describe_status(status)}" + (f" ({self.error})" if self.error else ""))
         elif self._overdue():
             self.stop()
             self._blame(timeout_text(str(self.limits.test_seconds)) + " The check did not stop when told to.")
