@@ -272,6 +272,15 @@ def test_plain_pytest_limit_comes_from_env_ini_or_timeout(course: Path, args, en
     assert f"stopped after {seconds:g} s" in done.stdout, done.stdout
 
 
+def test_plain_pytest_shows_a_crash_as_the_students_line_and_the_message(course: Path) -> None:
+    path = write_kata(course, "MLP", MLP_DONE.replace("F.relu(self.hidden(X))", "relu(self.hidden(X))"))
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1) if "relu(self.hidden(X))" in text)
+    done = _pytest(course, "-q", "--kata", "MLP")
+    assert f"starter/modules.py:{line}: return self.output(relu(self.hidden(X)))" in done.stdout
+    assert "raised NameError: name 'relu' is not defined" in done.stdout
+    assert "site-packages" not in done.stdout and "direct cause" not in done.stdout
+
+
 def test_plain_pytest_keeps_the_users_traceback_choice(course: Path) -> None:
     done = _pytest(course, "-q", "--tb=long", "--kata", "MLP")
     assert "def test_mlp" in done.stdout, "--tb=long was overridden"

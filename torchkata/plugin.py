@@ -234,7 +234,35 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         katas = item.config.stash.get(_KATAS, {}).get(slug or "", set())
         message = failure_message(call.excinfo.value, slug, impl_dir, kata, katas, list(checks.CALLED))
         report.user_properties.append(("message", message))
-        stub = isinstance(call.excinfo.value, NotImplementedError)
-        if item.config.stash.get(_SHORT, False) and (stub or message.startswith("stopped after ")):
-            report.longrepr = message
+        if item.config.stash.get(_SHORT, False):
+            report.longrepr = _short_report(call.excinfo.value, message, slug, impl_dir) or report.longrepr
     return report
+
+
+def _short_report(error: BaseException, message: str, slug: str | None, impl_dir: Path | None) -> str | None:
+    """The report of a failure in the student's code in a few lines: their line, then the message.
+
+    None for a grader's own assertion (pytest's short traceback shows the check that failed).
+    """
+    if isinstance(error, NotImplementedError) or message.startswith("stopped after "):
+        return message
+    if slug is None or impl_dir is None:
+        return None
+    from torchkata.messages import student_line
+
+    path = impl_dir / f"{slug}.py"
+    line = student_line(error, path)
+    if line is None:
+        return None
+    try:
+        source = path.read_text(encoding="utf-8").splitlines()[line - 1].strip()
+    except (OSError, IndexError, UnicodeDecodeError):
+        source = ""
+    return f"{_relative(path)}:{line}: {source}\n{message}"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
