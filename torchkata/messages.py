@@ -26,8 +26,11 @@ def student_line(error: BaseException, student_file: Path) -> int | None:
     """The innermost line of ``student_file`` in the tracebacks of ``error``'s chain (the deepest cause first)."""
     target = student_file.resolve()
     for found in reversed(chain(error)):
-        lines = [frame.lineno for frame in traceback.extract_tb(found.__traceback__)
-                 if Path(frame.filename).resolve() == target]
+        lines = [
+            frame.lineno
+            for frame in traceback.extract_tb(found.__traceback__)
+            if Path(frame.filename).resolve() == target
+        ]
         if lines and lines[-1] is not None:
             return lines[-1]
     return None
@@ -35,8 +38,10 @@ def student_line(error: BaseException, student_file: Path) -> int | None:
 
 def timeout_text(seconds: str, where: str = "") -> str:
     """``stopped after 10 s (at modules.py:12): an endless loop? ...``; ``where`` is `` (at file:line)`` or empty."""
-    return (f"stopped after {float(seconds):g} s{where}: an endless loop? Each check may run {float(seconds):g} s "
-            "(--test-timeout, TORCHKATA_TEST_TIMEOUT).")
+    return (
+        f"stopped after {float(seconds):g} s{where}: an endless loop? Each check may run {float(seconds):g} s "
+        "(--test-timeout, TORCHKATA_TEST_TIMEOUT)."
+    )
 
 
 def _other_kata(
@@ -48,8 +53,10 @@ def _other_kata(
     owner = definition_at(student_file, line)
     if owner is None or owner == kata or owner not in katas:
         return ""
-    return (f"\nThe error is inside {owner} ({slug}.py:{line}), another kata of this chapter that {kata}'s "
-            f"check uses: make {owner} pass first.")
+    return (
+        f"\nThe error is inside {owner} ({slug}.py:{line}), another kata of this chapter that {kata}'s "
+        f"check uses: make {owner} pass first."
+    )
 
 
 def failure_message(
@@ -75,16 +82,17 @@ def failure_message(
     if explained is not None and explained.about_a_file and not note:
         writers = [name for name in called if name in katas and name != kata]
         if writers:
-            note = (f"\nThe file was written by your {writers[-1]}, another kata of this chapter: make "
-                    f"{writers[-1]} pass first.")
+            note = (
+                f"\nThe file was written by your {writers[-1]}, another kata of this chapter: make "
+                f"{writers[-1]} pass first."
+            )
     if isinstance(error, NotImplementedError):
         text = f"not started: {error}" if str(error) else "not started"
     elif (timeout := _TIMEOUT.match(str(getattr(error, "msg", "") or error))) is not None:
         text = timeout_text(timeout.group(1), where)
     elif isinstance(error, AttributeError) and (match := _MISSING.search(str(error))):
         text = (
-            f"{match.group(1)}.py defines no {match.group(2)!r}: add it with the name and "
-            "signature the exercise gives."
+            f"{match.group(1)}.py defines no {match.group(2)!r}: add it with the name and signature the exercise gives."
         )
     elif explained is not None and explained.error is error:  # torch's own error, not a grader's message
         text = f"{student_text(type(error).__name__, 80)}: {explained.text}{where}"

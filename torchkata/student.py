@@ -35,6 +35,7 @@ def state_label(state: str, visibility: str) -> str:
         return state
     return "all checks pass" if visibility == "all" else "public checks pass"
 
+
 _NOT_STARTED = re.compile(r"^not started: ([\w.]+): ")
 _CRASH_AT = re.compile(r"\(at (\w+\.py):(\d+)\)")
 _IMPORT_FAILED = re.compile(r"^importing (\w+)\.py failed: ")
