@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
     from torchkata.catalog import load_chapters
     from torchkata.project import Project
     from torchkata.student import check_visibility, impl_directory, next_kata, resolve_targets
@@ -72,10 +74,13 @@ def run(args: argparse.Namespace) -> int:
     console = console_for_output()
     found = {}
     try:
-        for target in targets:
-            for status in run_checks(project, impl_dir, target.chapters, visibility, target.kata_names,
-                                     chosen_limits(args)):
-                found[(status.chapter, status.kata)] = status
+        with Console(stderr=True).status("checking...") as spinner:  # shown on a terminal only
+            for target in targets:
+                what = target.kata.name if target.kata else ", ".join(chapter.slug for chapter in target.chapters)
+                spinner.update(f"checking {what}...")
+                for status in run_checks(project, impl_dir, target.chapters, visibility, target.kata_names,
+                                         chosen_limits(args)):
+                    found[(status.chapter, status.kata)] = status
     except KeyboardInterrupt:
         console.print("Interrupted (Ctrl-C): the check was stopped before it finished.", style="yellow")
         return INTERRUPTED
