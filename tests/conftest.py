@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,15 @@ pytest_plugins = ["pytester"]
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = Project(ROOT)
 CHAPTERS: list[Chapter] = load_chapters(PROJECT)
+
+
+def engine_env(**extra: str) -> dict[str, str]:
+    """The environment for a ``python -m torchkata`` subprocess: this checkout's engine first on the path.
+
+    An editable install may point at another checkout of the repository; these tests test this one.
+    """
+    path = os.pathsep.join(part for part in (str(ROOT), os.environ.get("PYTHONPATH", "")) if part)
+    return {**os.environ, "PYTHONPATH": path, **extra}
 
 
 @pytest.fixture(scope="session")

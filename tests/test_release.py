@@ -113,6 +113,17 @@ def test_release_holds_what_a_student_needs(release: Path) -> None:
     assert "optional-dependencies" not in pyproject["project"]
 
 
+def test_release_carries_each_katas_full_points_for_the_students_commands(release: Path, points) -> None:
+    """Without the hidden graders, check and list still show what each kata is worth with them."""
+    import json
+
+    from torchkata.student_checks import known_full_points
+
+    totals = json.loads((release / "graders" / "points.json").read_text())
+    assert {slug: sum(katas.values()) for slug, katas in totals.items()} == pytest.approx(points)
+    assert known_full_points(Project(release), SLUGS) == totals
+
+
 def test_student_readme_explains_install_and_the_loop(release: Path) -> None:
     readme = (release / "README.md").read_text()
     for expected in ("python -m pip install -c constraints.txt -e .", "torchkata check", "torchkata hint",

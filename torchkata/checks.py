@@ -16,9 +16,12 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from torchkata.describe import describe, foreign_type, shape_text  # describe: part of this API
+from torchkata.explain import explain
 from torchkata.hygiene import student_text
 
 T = TypeVar("T")
+CALLED: list[str] = []  # names of the student's functions that ``call`` ran in the current check
 
 
 class GradingError(AssertionError):
@@ -29,29 +32,14 @@ def _fail(text: str, hint: str | None = None) -> GradingError:
     return GradingError(f"{text}\n{hint}" if hint else text)
 
 
-def shape_text(shape: Iterable[int]) -> str:
-    """(2, 3) for any shape-like value; (5,) for one dimension."""
-    dims = tuple(int(d) for d in shape)
-    return f"({dims[0]},)" if len(dims) == 1 else f"({', '.join(map(str, dims))})"
-
-
-def describe(value: Any) -> str:
-    """A short, student-readable summary of a value."""
-    if isinstance(value, torch.Tensor):
-        text = f"a tensor of shape {shape_text(value.shape)}, dtype {str(value.dtype)[6:]}"
-        return text if value.device.type == "cpu" else f"{text}, on {value.device}"
-    if isinstance(value, nn.Module):
-        return f"a {type(value).__name__} module"
-    if type(value).__repr__ is object.__repr__:
-        return f"a {type(value).__name__} object"  # the default repr holds an address that changes per run
-    return student_text(repr(value), 80)
-
-
 def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run the student's ``fn``; any exception but NotImplementedError becomes a grading failure.
 
-    NotImplementedError passes through untouched, so reports can say "not started".
+    NotImplementedError passes through untouched, so reports can say "not started". A torch error the
+    course knows (:mod:`torchkata.explain`) is told in the course's words instead of torch's.
     """
+    __tracebackhide__ = True
+    CALLED.append(getattr(fn, "__name__", ""))
     try:
         return fn(*args, **kwargs)
     except NotImplementedError:
@@ -59,7 +47,9 @@ def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
     except GradingError:
         raise
     except Exception as error:  # noqa: BLE001 - any crash in student code is a finding
-        raise _fail(f"{description} raised {student_text(type(error).__name__, 80)}: {student_text(error)}") from error
+        explained = explain(error)
+        detail = explained.text if explained is not None else student_text(error)
+        raise _fail(f"{description} raised {student_text(type(error).__name__, 80)}: {detail}") from error
 
 
 _call_student = call  # for the helpers below whose ``call`` parameter (the description) hides this function
@@ -67,12 +57,14 @@ _call_student = call  # for the helpers below whose ``call`` parameter (the desc
 
 def check(condition: object, message: str, hint: str | None = None) -> None:
     """Fail with ``message`` (and the hint) unless ``condition`` holds."""
+    __tracebackhide__ = True
     if not condition:
         raise _fail(message, hint)
 
 
 def tensor(value: Any, call: str, hint: str | None = None) -> torch.Tensor:
     """``value`` must be a plain torch.Tensor (or nn.Parameter): a subclass could rig comparisons."""
+    __tracebackhide__ = True
     if not isinstance(value, torch.Tensor):
         raise _fail(f"{call} returned {describe(value)}; expected a torch.Tensor.", hint)
     if type(value) not in (torch.Tensor, nn.Parameter):
@@ -82,6 +74,7 @@ def tensor(value: Any, call: str, hint: str | None = None) -> torch.Tensor:
 
 def shape(value: Any, expected: Sequence[int], call: str, hint: str | None = None) -> None:
     """``value`` is a tensor of exactly this shape."""
+    __tracebackhide__ = True
     tensor(value, call, hint)
     if tuple(value.shape) != tuple(expected):
         raise _fail(
@@ -92,6 +85,7 @@ def shape(value: Any, expected: Sequence[int], call: str, hint: str | None = Non
 
 def dtype(value: Any, expected: torch.dtype, call: str, hint: str | None = None) -> None:
     """``value`` is a tensor of this dtype."""
+    __tracebackhide__ = True
     tensor(value, call, hint)
     if value.dtype != expected:
         raise _fail(f"{call} returned dtype {value.dtype}; expected {expected}.", hint)
@@ -99,6 +93,7 @@ def dtype(value: Any, expected: torch.dtype, call: str, hint: str | None = None)
 
 def device(value: Any, expected: torch.device | str, call: str, hint: str | None = None) -> None:
     """``value`` (a tensor) lives on the expected device type (and index, when one is given)."""
+    __tracebackhide__ = True
     tensor(value, call, hint)
     want = torch.device(expected)
     got = value.device
@@ -116,6 +111,7 @@ def close(
     atol: float = 1e-6,
 ) -> None:
     """``actual`` matches the independently computed ``expected`` in shape, dtype and values."""
+    __tracebackhide__ = True
     shape(actual, expected.shape, call, hint)
     if actual.dtype != expected.dtype:
         raise _fail(f"{call} returned dtype {actual.dtype}; expected {expected.dtype}.", hint)
@@ -153,37 +149,14 @@ def close(
     )
 
 
-_PLAIN_TYPES = (int, float, bool, str, bytes, type(None), tuple, list, dict, set, frozenset)
-_TORCH_VALUE_TYPES = (torch.dtype, torch.device, torch.Size)
-
-
-def _foreign_type(value: Any) -> type | None:
-    """The first type in ``value`` that is not a built-in value type (whose == a submission could rig)."""
-    kind = type(value)
-    if kind in _TORCH_VALUE_TYPES:
-        return None
-    if kind not in _PLAIN_TYPES:
-        return kind
-    if kind is dict:
-        items: Iterable[Any] = [*value.keys(), *value.values()]
-    elif kind in (tuple, list, set, frozenset):
-        items = value
-    else:
-        return None
-    for item in items:
-        found = _foreign_type(item)
-        if found is not None:
-            return found
-    return None
-
-
 def equal(actual: Any, expected: Any, call: str, hint: str | None = None) -> None:
     """Plain values (ints, strings, tuples, lists, dicts of them) compare equal.
 
     ``actual`` must be made of built-in types, so an object with a rigged ``__eq__`` cannot pass.
     """
-    foreign = _foreign_type(actual)
-    if foreign is not None and _foreign_type(expected) is None:
+    __tracebackhide__ = True
+    foreign = foreign_type(actual)
+    if foreign is not None and foreign_type(expected) is None:
         raise _fail(
             f"{call} returned {describe(actual)}, which holds a {foreign.__name__}; "
             f"expected {describe(expected)} made of plain Python values.",
@@ -200,6 +173,7 @@ def raises(
     hint: str | None = None,
 ) -> BaseException:
     """``fn()`` raises one of ``errors``; returns the exception."""
+    __tracebackhide__ = True
     wanted = errors if isinstance(errors, tuple) else (errors,)
     names = " or ".join(error.__name__ for error in wanted)
     try:
@@ -209,7 +183,9 @@ def raises(
     except wanted as error:
         return error
     except Exception as error:  # noqa: BLE001
-        raise _fail(f"{call} raised {type(error).__name__}: {error}; expected {names}.", hint) from error
+        raise _fail(
+            f"{call} raised {student_text(type(error).__name__, 80)}: {student_text(error)}; expected {names}.", hint
+        ) from error
     raise _fail(f"{call} returned {describe(result)}; expected it to raise {names}.", hint)
 
 
@@ -226,6 +202,7 @@ def gradcheck(
     ``fast_mode`` compares the Jacobian along random directions instead of entry by entry
     (torch.autograd.gradcheck's fast mode): far quicker where ``fn`` has many inputs and outputs.
     """
+    __tracebackhide__ = True
     checker = torch.autograd.gradgradcheck if second_order else torch.autograd.gradcheck
     order = "second-order gradients" if second_order else "gradients"
     _expect_differentiable(_call_student(call, fn, *inputs), call, hint)
@@ -243,6 +220,7 @@ def gradcheck(
 
 def _expect_differentiable(outputs: Any, call: str, hint: str | None) -> None:
     """gradcheck proves nothing about an output that ignores the inputs, or one whose type could rig it."""
+    __tracebackhide__ = True
     found = list(outputs) if isinstance(outputs, tuple | list) else [outputs]
     for output in found:
         tensor(output, call, hint)
@@ -261,6 +239,7 @@ def unique_parameters(module: nn.Module) -> list[nn.Parameter]:
 
 def parameter_count(module: nn.Module, expected: int, call: str, hint: str | None = None) -> None:
     """``module`` holds exactly ``expected`` parameter entries, shared tensors counted once."""
+    __tracebackhide__ = True
     count = sum(p.numel() for p in unique_parameters(module))
     if count != expected:
         raise _fail(f"{call} has {count:,} parameters; expected {expected:,}.", hint)
@@ -270,6 +249,7 @@ def same_objects(
     before: Sequence[Any], after: Sequence[Any], call: str, hint: str | None = None
 ) -> None:
     """The very same objects (by identity) before and after ``call``, e.g. Parameters."""
+    __tracebackhide__ = True
     if len(before) != len(after) or any(a is not b for a, b in zip(before, after, strict=True)):
         replaced = sum(1 for a, b in zip(before, after, strict=False) if a is not b)
         raise _fail(
@@ -289,6 +269,7 @@ def keys(
 
     The keys must be plain strings: a str subclass could rig ``in`` and ``==``.
     """
+    __tracebackhide__ = True
     got = list(mapping.state_dict() if isinstance(mapping, nn.Module) else mapping)
     foreign = next((key for key in got if type(key) is not str), None)
     if foreign is not None:
@@ -314,6 +295,7 @@ def parameter_of_shape(
     With ``allow_transposed`` a 2-d parameter stored the other way round, e.g. an
     (in, out) matrix used as ``X @ W``, is found too and returned as ``W.T``.
     """
+    __tracebackhide__ = True
     wanted = tuple(wanted)
     found: list[torch.Tensor] = [p for p in module.parameters() if tuple(p.shape) == wanted]
     if allow_transposed and len(wanted) == 2 and wanted[0] != wanted[1]:

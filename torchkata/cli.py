@@ -46,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print(f"torchkata {args.command}: interrupted (Ctrl-C).", file=sys.stderr)
+        return 130
     except ModuleNotFoundError as error:
         message = missing_message(error, args.command)
         if message is None:

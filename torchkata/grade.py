@@ -21,13 +21,21 @@ def pytest_args(
     chapters: list[Chapter],
     katas: list[str] | None = None,
     visibility: str = "all",
+    test_seconds: float = 0.0,
+    memory_mib: int = 0,
 ) -> list[str]:
-    """Arguments for one pytest run over the chapters' graders against ``impl_dir``."""
+    """Arguments for one pytest run over the chapters' graders against ``impl_dir``.
+
+    ``test_seconds`` and ``memory_mib`` limit each grader test (the plugin's --test-timeout and
+    --test-memory); 0, the default, runs trusted code without them.
+    """
     files = [str(path) for chapter in chapters for path in project.grader_files(chapter.slug, visibility)]
     return [
         *files,
         *(f"--kata={name}" for name in katas or ()),
         f"--impl={impl_dir}",
+        f"--test-timeout={test_seconds:g}",
+        f"--test-memory={memory_mib}",
         f"--rootdir={project.root}",
         "--import-mode=importlib",
         "-p",
@@ -50,20 +58,24 @@ def grade_in_process(
     katas: list[str] | None = None,
     visibility: str = "all",
     stop_at_first_failure: bool = False,
+    test_seconds: float = 0.0,
+    plugins: list[object] | None = None,
 ) -> GradeResult:
     """Grade ``impl_dir`` in this process: quick and trusting. Use it for trusted code only.
 
     ``katas`` limits the run to those katas' tests; ``visibility`` picks all, public or hidden graders;
-    ``stop_at_first_failure`` ends the run at the first failed test (the rest then count as failed).
+    ``stop_at_first_failure`` ends the run at the first failed test (the rest then count as failed);
+    ``test_seconds`` stops a test that runs longer (pytest-timeout's signal method; 0: no limit);
+    ``plugins`` are more pytest plugin objects for the run.
     """
     project = project or Project.find()
     selected = select_chapters(project, chapters)
     recorder = Recorder()
-    args = pytest_args(project, project.resolve_impl(impl_dir), selected, katas, visibility)
+    args = pytest_args(project, project.resolve_impl(impl_dir), selected, katas, visibility, test_seconds)
     if stop_at_first_failure:
         args.append("--exitfirst")
     with contextlib.redirect_stdout(io.StringIO()):
-        pytest.main(args, plugins=[recorder])
+        pytest.main(args, plugins=[recorder, *(plugins or [])])
     result = build_result(recorder.outcomes(), {c.slug: [k.name for k in c.katas] for c in selected})
     for slug, error in recorder.collect_errors.items():
         result.chapters.setdefault(slug, ChapterResult(slug)).flags["error"] = error

@@ -76,3 +76,48 @@ def apply_rlimits(limits: Limits, cpus: int) -> None:
         ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 2)
     except (OSError, AttributeError):
         pass
+
+
+# The student's checks (check, watch, plain pytest on the graders, nbgrader cells): per test, unless configured.
+TEST_TIMEOUT_ENV = "TORCHKATA_TEST_TIMEOUT"
+TEST_MEMORY_ENV = "TORCHKATA_TEST_MEMORY"
+STUDENT_TEST_SECONDS = 10.0
+STUDENT_MEMORY_MIB = 2048
+
+
+def env_number(name: str, default: float) -> float:
+    """A non-negative number from the environment variable ``name``; ``default`` when unset or invalid."""
+    import os
+
+    try:
+        value = float(os.environ.get(name) or default)
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+def limit_memory_softly(memory_mib: int) -> tuple[int, int] | None:
+    """Lower this process's soft RLIMIT_DATA to what it holds now plus ``memory_mib``; the previous limits.
+
+    Only the soft limit moves, so :func:`restore_memory` can raise it again: for a process that goes on
+    after the checks (plain pytest). None when nothing was changed.
+    """
+    previous = resource.getrlimit(resource.RLIMIT_DATA)
+    soft = _status_kib("VmData") * 1024 + memory_mib * MIB
+    if previous[1] != resource.RLIM_INFINITY:
+        soft = min(soft, previous[1])
+    if previous[0] != resource.RLIM_INFINITY and previous[0] <= soft:
+        return None
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (soft, previous[1]))
+    except (ValueError, OSError):
+        return None
+    return previous
+
+
+def restore_memory(previous: tuple[int, int] | None) -> None:
+    if previous is not None:
+        try:
+            resource.setrlimit(resource.RLIMIT_DATA, previous)
+        except (ValueError, OSError):
+            pass

@@ -26,6 +26,8 @@ def _error_line(error: BaseException, path: Path) -> str:
         return f"{where}: SyntaxError: {error.msg}" + (f"\n    {code.strip()}" if code else "")
     frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
     where = f"{path}:{frames[-1].lineno}" if frames else str(path)
+    if type(error).__name__ == "Failed" and "from pytest-timeout" in str(error):
+        return f"{where}: stopped by the time limit while the file was imported: an endless loop at its top level?"
     return f"{where}: {type(error).__name__}: {error}"
 
 

@@ -32,3 +32,17 @@ def todo_location(path: Path, kata: str) -> tuple[int, str] | None:
         if text.startswith(HINT_PREFIX):
             return number, text[len(HINT_PREFIX) :].strip()
     return span[0], ""
+
+
+def definition_at(path: Path, line: int) -> str | None:
+    """The name of the top-level def or class of ``path`` that holds ``line``, if any."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            start = min([node.lineno, *(decorator.lineno for decorator in node.decorator_list)])
+            if start <= line <= (node.end_lineno or node.lineno):
+                return node.name
+    return None

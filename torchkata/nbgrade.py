@@ -29,6 +29,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from torchkata.limits import STUDENT_MEMORY_MIB, TEST_MEMORY_ENV
 from torchkata.nbmodule import Cell, assemble, cell_locations
 from torchkata.results import TestOutcome, not_applicable_text
 
@@ -233,6 +234,7 @@ def grade_kata(slug: str, kata: str, points: float) -> float:
         request = {
             "chapter": slug, "kata": kata, "source": source, "cwd": os.getcwd(),
             "kata_timeout": kata_timeout, "test_timeout": _seconds(TEST_TIMEOUT_ENV, DEFAULT_TEST_TIMEOUT),
+            "test_memory": int(_seconds(TEST_MEMORY_ENV, STUDENT_MEMORY_MIB)),
         }
         try:
             reply = _SESSION.worker.ask(request, kata_timeout + STARTUP_SECONDS)

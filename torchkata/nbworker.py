@@ -33,8 +33,12 @@ _CHILD_GROUP: int | None = None
 _CHAPTERS: dict[str, list[Any]] = {}
 
 
-def run_kata(root: Path, impl_dir: Path, slug: str, kata: str, test_timeout: float) -> dict[str, Any]:
+def run_kata(
+    root: Path, impl_dir: Path, slug: str, kata: str, test_timeout: float, memory_mib: int = 0
+) -> dict[str, Any]:
     """Run one kata's graders on ``impl_dir/<slug>.py`` in this process; outcomes as plain data.
+
+    Each test runs under ``test_timeout`` seconds and may allocate ``memory_mib`` MiB (0: no limit).
 
     Cells of the module that raised while it was imported are reported as ``replay_errors``.
     """
@@ -50,7 +54,7 @@ def run_kata(root: Path, impl_dir: Path, slug: str, kata: str, test_timeout: flo
     log = impl_dir.parent / "replay.log"
     os.environ[REPLAY_LOG_ENV] = str(log)
     chapters = _CHAPTERS.get(slug) or select_chapters(project, [slug])
-    args = [*pytest_args(project, impl_dir, chapters, [kata]), f"--timeout={test_timeout:g}"]
+    args = [*pytest_args(project, impl_dir, chapters, [kata], memory_mib=memory_mib), f"--timeout={test_timeout:g}"]
     with contextlib.redirect_stdout(io.StringIO()):
         pytest.main(args, plugins=[recorder])
     replay_errors = log.read_text(encoding="utf-8").splitlines() if log.is_file() else []
@@ -79,7 +83,10 @@ def _child(write_end: int, root: Path, impl_dir: Path, request: dict[str, Any]) 
     try:
         os.setsid()
         _silence_child(impl_dir.parent / "scratch", request.get("cwd"))
-        result = run_kata(root, impl_dir, request["chapter"], request["kata"], float(request["test_timeout"]))
+        result = run_kata(
+            root, impl_dir, request["chapter"], request["kata"], float(request["test_timeout"]),
+            int(request.get("test_memory", 0)),
+        )
         payload = json.dumps(result).encode("utf-8")
     except BaseException as error:  # noqa: BLE001 (whatever happens, the parent gets an answer)
         payload = json.dumps({"crash": f"{type(error).__name__}: {error}"}).encode("utf-8")

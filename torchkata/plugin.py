@@ -3,12 +3,17 @@
 Registered through the ``pytest11`` entry point, so ``pytest graders --impl solutions``
 works wherever torchkata is installed. Hooks used:
 
-- ``pytest_addoption``: adds ``--impl DIR`` (``starter`` by default) and ``--kata NAME``.
+- ``pytest_addoption``: adds ``--impl DIR`` (``starter`` by default), ``--kata NAME``, and the limits
+  of one check, ``--test-timeout SECONDS`` and ``--test-memory MIB`` (also ini options and the
+  TORCHKATA_TEST_TIMEOUT / TORCHKATA_TEST_MEMORY variables; 0 turns a limit off).
 - ``pytest_configure``: declares the markers and sets up the module cache.
 - ``pytest_collection_modifyitems``: checks that every grader names a kata and its points,
-  and keeps only the ``--kata`` tests when that option is given.
+  keeps only the ``--kata`` tests when that option is given, gives each grader test
+  pytest-timeout's limit (unless ``--timeout`` or its ini says otherwise), limits memory, and
+  makes the default traceback short (``--tb=short``) when graders run and no ``--tb`` was chosen.
 - ``pytest_runtest_makereport``: attaches chapter, kata, points, visibility and a short
-  student-facing message to each report's ``user_properties``.
+  student-facing message to each report's ``user_properties``; a stub not started or a check
+  stopped by the time limit is reported by that message alone.
 """
 
 from __future__ import annotations
@@ -22,10 +27,22 @@ from typing import Any
 import pytest
 
 from torchkata import loader
+from torchkata.limits import (
+    STUDENT_MEMORY_MIB,
+    STUDENT_TEST_SECONDS,
+    TEST_MEMORY_ENV,
+    TEST_TIMEOUT_ENV,
+    env_number,
+    limit_memory_softly,
+    restore_memory,
+)
 from torchkata.messages import failure_message
 
 _CACHE = pytest.StashKey[dict[str, Any]]()
 _IMPL_DIR = pytest.StashKey[Path]()
+_KATAS = pytest.StashKey[dict[str, set[str]]]()  # each chapter's kata names, from its graders' markers
+_SHORT = pytest.StashKey[bool]()  # the plugin chose the traceback style: keep reports to the message
+_MEMORY = pytest.StashKey[Any]()  # the memory limits to restore at the end
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +60,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="run only the grader tests of this kata (repeatable)",
     )
+    group.addoption(
+        "--test-timeout", type=float, default=None, metavar="SECONDS",
+        help=f"stop a grader test after this many seconds (default: ${TEST_TIMEOUT_ENV}, the "
+        f"torchkata_test_timeout ini option, else {STUDENT_TEST_SECONDS:g}; 0: no limit; --timeout wins)",
+    )
+    group.addoption(
+        "--test-memory", type=float, default=None, metavar="MIB",
+        help=f"memory the graded code may allocate, in MiB (default: ${TEST_MEMORY_ENV}, the "
+        f"torchkata_test_memory ini option, else {STUDENT_MEMORY_MIB}; 0: no limit)",
+    )
+    parser.addini("torchkata_test_timeout", "seconds one grader test may run (0: no limit)", default="")
+    parser.addini("torchkata_test_memory", "MiB the graded code may allocate (0: no limit)", default="")
+
+
+def _limit(config: pytest.Config, option: str, ini: str, env: str, default: float) -> float:
+    """An option, else its ini value, else its environment variable, else the default."""
+    value = config.getoption(option, None)
+    if value is None and config.getini(ini):
+        try:
+            value = float(config.getini(ini))
+        except ValueError as error:
+            raise pytest.UsageError(f"{ini} must be a number, got {config.getini(ini)!r}") from error
+    return max(float(value if value is not None else env_number(env, default)), 0.0)
+
+
+def per_test_seconds(config: pytest.Config) -> float:
+    """The time limit of one grader test, in seconds (0: none)."""
+    return _limit(config, "test_timeout", "torchkata_test_timeout", TEST_TIMEOUT_ENV, STUDENT_TEST_SECONDS)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -60,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for slug in config.stash.get(_CACHE, {}):
         loader.unload(slug)
+    restore_memory(config.stash.get(_MEMORY, None))
 
 
 def chapter_of(path: Path) -> str | None:
@@ -81,9 +127,15 @@ def kata_of(item: pytest.Item) -> tuple[str, float] | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    katas = config.stash.setdefault(_KATAS, {})
     for item in items:
         if item.get_closest_marker("points") and not item.get_closest_marker("kata"):
             raise pytest.UsageError(f"{item.nodeid} has a points marker but names no kata")
+        found = kata_of(item)
+        if found is not None:
+            katas.setdefault(chapter_of(Path(str(item.path))) or "", set()).add(found[0])
+    if katas:
+        _limit_graded_tests(config, [item for item in items if kata_of(item) is not None])
     wanted = set(config.getoption("kata", None) or ())
     if wanted:
         kept = [item for item in items if (kata_of(item) or ("",))[0] in wanted]
@@ -91,6 +143,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
+
+
+def _limit_graded_tests(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each grader test under a time limit, the session under a memory limit, tracebacks short by default."""
+    seconds = per_test_seconds(config)
+    user_timeout = getattr(config, "_env_timeout", None)  # pytest-timeout's --timeout, ini or PYTEST_TIMEOUT
+    if seconds > 0 and user_timeout is None and config.pluginmanager.hasplugin("timeout"):
+        for item in items:
+            if item.get_closest_marker("timeout") is None:
+                item.add_marker(pytest.mark.timeout(seconds, method="signal"))
+    memory = _limit(config, "test_memory", "torchkata_test_memory", TEST_MEMORY_ENV, STUDENT_MEMORY_MIB)
+    if memory > 0 and _MEMORY not in config.stash:
+        config.stash[_MEMORY] = limit_memory_softly(int(memory))
+    if config.option.tbstyle == "auto":
+        config.option.tbstyle = "short"
+        config.stash[_SHORT] = True
 
 
 @pytest.fixture
@@ -120,6 +188,9 @@ def _graded_test_state(request: pytest.FixtureRequest) -> Iterator[None]:
     import numpy as np
     import torch
 
+    from torchkata import checks
+
+    checks.CALLED.clear()
     random.seed(0)
     np.random.seed(0)
     torch.manual_seed(0)
@@ -156,8 +227,42 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
                 ]
             )
     if report.failed and call.excinfo is not None:
+        from torchkata import checks
+
+        slug = chapter_of(path)
         impl_dir = item.config.stash.get(_IMPL_DIR, None)
-        report.user_properties.append(
-            ("message", failure_message(call.excinfo.value, chapter_of(path), impl_dir))
-        )
+        katas = item.config.stash.get(_KATAS, {}).get(slug or "", set())
+        message = failure_message(call.excinfo.value, slug, impl_dir, kata, katas, list(checks.CALLED))
+        report.user_properties.append(("message", message))
+        if item.config.stash.get(_SHORT, False):
+            report.longrepr = _short_report(call.excinfo.value, message, slug, impl_dir) or report.longrepr
     return report
+
+
+def _short_report(error: BaseException, message: str, slug: str | None, impl_dir: Path | None) -> str | None:
+    """The report of a failure in the student's code in a few lines: their line, then the message.
+
+    None for a grader's own assertion (pytest's short traceback shows the check that failed).
+    """
+    if isinstance(error, NotImplementedError) or message.startswith("stopped after "):
+        return message
+    if slug is None or impl_dir is None:
+        return None
+    from torchkata.messages import student_line
+
+    path = impl_dir / f"{slug}.py"
+    line = student_line(error, path)
+    if line is None:
+        return None
+    try:
+        source = path.read_text(encoding="utf-8").splitlines()[line - 1].strip()
+    except (OSError, IndexError, UnicodeDecodeError):
+        source = ""
+    return f"{_relative(path)}:{line}: {source}\n{message}"
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)

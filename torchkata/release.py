@@ -9,6 +9,7 @@ instructor-only (see :mod:`torchkata.leakscan`) and only then moved into place.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -25,6 +26,7 @@ from torchkata.grade import select_chapters
 from torchkata.leakscan import SecretIndex
 from torchkata.project import Project
 from torchkata.source import build
+from torchkata.student_checks import POINTS_FILE
 from torchkata.workflow import CPU_TORCH_INDEX, STEP_TIMEOUT_MINUTES, classroom_runners, classroom_workflow
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -176,10 +178,16 @@ def _write(path: Path, text: str) -> None:
 
 
 def write_release(project: Project, chapters: list[Chapter], points: dict[str, float], options: ReleaseOptions,
-                  stage: Path) -> None:
-    """Every file of the release, into the empty folder ``stage``."""
+                  stage: Path, kata_totals: dict[str, dict[str, float]] | None = None) -> None:
+    """Every file of the release, into the empty folder ``stage``.
+
+    ``kata_totals``, each kata's points with the hidden checks, go to graders/points.json: the student's
+    commands show them beside the public points (see student_checks).
+    """
     _copy_engine(project, stage)
     _copy_chapters(project, chapters, stage)
+    if kata_totals is not None:
+        _write(stage / "graders" / POINTS_FILE, json.dumps(kata_totals, indent=2, sort_keys=True) + "\n")
     shutil.copy2(project.root / "constraints.txt", stage / "constraints.txt")
     _write(stage / "pyproject.toml", student_pyproject(project))
     _write(stage / "README.md", student_readme(project, chapters, points, options))
@@ -199,7 +207,7 @@ def _chmod_as_umask(folder: Path) -> None:
 
 def build_release(project: Project, out_dir: Path, options: ReleaseOptions | None = None) -> Release:
     """Write the student release to ``out_dir`` (absent or empty); nothing is left there on failure."""
-    from torchkata.points import chapter_points
+    from torchkata.points import chapter_points, kata_points
     from torchkata.workflow import check_repository
 
     options = options or ReleaseOptions()
@@ -214,7 +222,7 @@ def build_release(project: Project, out_dir: Path, options: ReleaseOptions | Non
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
         _chmod_as_umask(stage)
-        write_release(project, chapters, points, options, stage)
+        write_release(project, chapters, points, options, stage, kata_points(project, chapters))
         leaks = SecretIndex.of(project).scan(stage)
         if leaks:
             listed = "\n  ".join(str(leak) for leak in leaks[:20])

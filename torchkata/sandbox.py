@@ -79,6 +79,7 @@ def pytest_args(spec: ChildSpec) -> list[str]:
         "-q",
         "--no-header",
         "--tb=no",
+        "--test-memory=0",  # the child's own resource limits bound its memory
         "-o",
         "console_output_style=classic",
     ]

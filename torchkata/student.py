@@ -22,10 +22,19 @@ if TYPE_CHECKING:
     from torchkata.project import Project
     from torchkata.results import GradeResult
 
-DONE = "done"
+DONE = "done"  # every check that ran passes: shown as "public checks pass" (state_label), never as "done"
 FAILING = "failing"
 NOT_STARTED = "not started"
 NO_CHECKS = "no checks"
+STATES = (DONE, FAILING, NOT_STARTED, NO_CHECKS)
+
+
+def state_label(state: str, visibility: str) -> str:
+    """A state as the student reads it: passing the public checks is not the whole grade."""
+    if state != DONE:
+        return state
+    return "all checks pass" if visibility == "all" else "public checks pass"
+
 
 _NOT_STARTED = re.compile(r"^not started: ([\w.]+): ")
 _CRASH_AT = re.compile(r"\(at (\w+\.py):(\d+)\)")
@@ -42,6 +51,16 @@ class Target:
     @property
     def kata_names(self) -> list[str] | None:
         return [self.kata.name] if self.kata else None
+
+
+def resolve_targets(names: list[str] | None, chapters: list[Chapter]) -> list[Target]:
+    """Each named target (see resolve_target), duplicates dropped; every chapter when none is named."""
+    targets: list[Target] = []
+    for name in names or [None]:
+        target = resolve_target(name, chapters)
+        if target not in targets:
+            targets.append(target)
+    return targets
 
 
 def resolve_target(name: str | None, chapters: list[Chapter]) -> Target:
@@ -85,6 +104,7 @@ class KataStatus:
     checks: int = 0
     failed_checks: int = 0
     message: str = ""
+    full_points: float = 0.0  # the kata's points with the hidden checks too; 0 when they are not known here
 
     @property
     def done(self) -> bool:
@@ -99,6 +119,9 @@ class KataStatus:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> KataStatus:
+        """A status from its dict; TypeError when the dict is not one (an unknown state, say)."""
+        if data.get("state") not in STATES:
+            raise TypeError(f"unknown kata state {data.get('state')!r}")
         return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})
 
 

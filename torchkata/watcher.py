@@ -4,17 +4,16 @@ On a save of ``<chapter>.py`` it re-checks the kata named on the command line or
 the first kata of that chapter that is not done yet, plus any kata whose definition the save
 changed (so breaking a finished kata shows at once). It never moves on by itself: once a kata
 passes, the next one is only suggested.
+
+Each check runs in a forked child (:mod:`torchkata.checkrun`): the watch starts it and goes on
+watching, so a save while a check still runs (an endless loop, say) stops that check and starts
+the new one. The loop itself is in :mod:`torchkata.watchloop`.
 """
 
 from __future__ import annotations
 
 import ast
-import contextlib
-import signal
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,14 +21,11 @@ from rich.console import Console
 from rich.text import Text
 
 from torchkata.catalog import Chapter, Kata
+from torchkata.checkrun import CheckLimits, CheckRun
 from torchkata.project import Project
 from torchkata.student import NOT_STARTED, KataStatus, shown_path
-from torchkata.student_checks import fingerprint, recorded_statuses, run_checks
-from torchkata.student_view import import_error_block, kata_lines, next_text, visibility_text
-
-DEBOUNCE_MS = 400  # longest a burst of writes (one save) is gathered into one re-check
-STEP_MS = 50  # quiet time after the last write before re-checking
-POLL_MS = 200  # how often the loop wakes up to honour --timeout
+from torchkata.student_checks import fingerprint, finish_checks, needs_full_points, recorded_statuses
+from torchkata.student_view import import_error_block, kata_lines, next_text, passed_text
 
 
 def _kata_parts(text: str, names: set[str]) -> tuple[dict[str, str], str] | None:
@@ -67,6 +63,20 @@ def changed_katas(old: str, new: str, names: list[str]) -> set[str] | None:
 
 
 @dataclass
+class Active:
+    """The check running now: its chapter, katas, the file text it checks and how to report it."""
+
+    chapter: Chapter
+    katas: list[str] | None
+    run: CheckRun
+    text: str
+    fingerprints: dict[str, str]
+    focus: str | None
+    initial: bool
+    started: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
 class WatchSession:
     """What the watch knows between saves: each checked kata's status and the file text it was checked on."""
 
@@ -76,10 +86,12 @@ class WatchSession:
     visibility: str
     console: Console
     kata: Kata | None = None
+    limits: CheckLimits = field(default_factory=CheckLimits)
     known: dict[str, dict[str, KataStatus]] = field(default_factory=dict)
     texts: dict[str, str] = field(default_factory=dict)
     runs: int = 0
-    interrupted: threading.Event = field(default_factory=threading.Event)
+    active: Active | None = None
+    interrupted: bool = False  # stopped by Ctrl-C
 
     def _read(self, chapter: Chapter) -> str:
         try:
@@ -87,15 +99,48 @@ class WatchSession:
         except (OSError, UnicodeDecodeError):
             return ""
 
-    def check(self, chapter: Chapter, katas: list[str] | None) -> list[KataStatus]:
-        """Check ``katas`` (all when None) of the chapter and remember the results."""
+    def begin(self, chapter: Chapter, initial: bool = False) -> None:
+        """Start checking what a save of the chapter calls for (at start: the named kata or the chapter)."""
+        if initial:
+            katas = [self.kata.name] if self.kata else None
+            focus = self.focus(chapter) if self.kata else None
+        else:
+            katas = self.katas_to_check(chapter)
+            focus = self.focus(chapter) if chapter.slug in self.known or self.kata else None
         text = self._read(chapter)
-        statuses = run_checks(self.project, self.impl_dir, [chapter], self.visibility, katas)
-        if self.interrupted.is_set():
-            raise KeyboardInterrupt
+        prints = {chapter.slug: fingerprint(self.project, self.impl_dir, chapter.slug, self.visibility)}
+        run = CheckRun(self.project, self.impl_dir, [chapter], self.visibility, katas, self.limits,
+                       full_points=needs_full_points(self.project, [chapter], self.visibility))
+        self.active = Active(chapter, katas, run, text, prints, focus, initial)
+
+    def cancel(self) -> Active | None:
+        """Stop the running check, if any; the one stopped."""
+        active, self.active = self.active, None
+        if active is not None:
+            active.run.stop()
+        return active
+
+    def poll(self) -> Active | None:
+        """Report the running check if it has finished; the finished one, else None."""
+        active = self.active
+        if active is None or not active.run.step():
+            return None
+        self.active = None
+        statuses = finish_checks(self.project, self.impl_dir, self.visibility, active.run.results(),
+                                 active.run.totals, active.fingerprints)
+        chapter = active.chapter
         self.known.setdefault(chapter.slug, {}).update({status.kata: status for status in statuses})
-        self.texts[chapter.slug] = text
-        return statuses
+        self.texts[chapter.slug] = active.text
+        if active.initial:
+            self.report(chapter, statuses, f"{chapter.number:02d} {chapter.slug}", active.focus)
+            return active
+        self.runs += 1
+        elapsed = time.perf_counter() - active.started
+        what = ", ".join(active.katas) if active.katas else f"every kata of {chapter.slug}"
+        saved = shown_path(self.impl_dir / chapter.module_name)
+        heading = f"[{time.strftime('%H:%M:%S')}] {saved} saved: checked {what} in {elapsed:.2f} s"
+        self.report(chapter, statuses, heading, active.focus)
+        return active
 
     def focus(self, chapter: Chapter) -> str | None:
         """The named kata, else the chapter's first kata not known to be done."""
@@ -138,34 +183,19 @@ class WatchSession:
             self.console.print(block)
         width = max((len(status.kata) for status in statuses), default=8)
         for status in statuses:
-            self.console.print(kata_lines(status, self.impl_dir, width))
+            self.console.print(kata_lines(status, self.impl_dir, width, self.visibility))
         done = sum(status.done for status in self.known.get(chapter.slug, {}).values())
-        self.console.print(
-            f"{chapter.slug}: {done} of {len(chapter.katas)} katas done ({visibility_text(self.visibility)}).",
-            style="dim",
-        )
+        self.console.print(f"{chapter.slug}: {passed_text(done, len(chapter.katas), self.visibility)}.", style="dim")
         if focus is None or not self.known[chapter.slug].get(focus, KataStatus("", "", NOT_STARTED)).done:
             return
         upcoming = self.suggestion(chapter, focus)
         if upcoming is None:
-            self.console.print(f"Every kata of {chapter.slug} passes.", style="green")
+            which = "every check" if self.visibility == "all" else "its public checks"
+            self.console.print(f"Every kata of {chapter.slug} passes {which}.", style="green")
             return
-        self.console.print(next_text(upcoming, self.impl_dir, suggestion=True))
+        self.console.print(next_text(upcoming, self.impl_dir, suggestion=True, visibility=self.visibility))
         how = f"`torchkata watch {upcoming.kata}`" if self.kata else f"save {shown_path(impl_file)} after editing it"
         self.console.print(f"  the watch stays on {focus} until you move on: {how} to check it.", style="dim")
-
-    def on_save(self, chapter: Chapter) -> None:
-        """Re-check what a save of the chapter's file calls for, and print the result."""
-        katas = self.katas_to_check(chapter)
-        focus = self.focus(chapter) if chapter.slug in self.known or self.kata else None
-        started = time.perf_counter()
-        statuses = self.check(chapter, katas)
-        elapsed = time.perf_counter() - started
-        self.runs += 1
-        what = ", ".join(katas) if katas else f"every kata of {chapter.slug}"
-        saved = shown_path(self.impl_dir / chapter.module_name)
-        heading = f"[{time.strftime('%H:%M:%S')}] {saved} saved: checked {what} in {elapsed:.2f} s"
-        self.report(chapter, statuses, heading, focus)
 
 
 def start_chapter(session: WatchSession, named: Chapter | None) -> Chapter:
@@ -187,85 +217,3 @@ def saved_chapters(changes: set[tuple[object, str]], impl_dir: Path, chapters: l
     return [
         chapter for chapter in chapters if chapter.module_name in names and (impl_dir / chapter.module_name).is_file()
     ]
-
-
-def _changes(impl_dir: Path) -> Iterator[set[tuple[object, str]]]:
-    """watchfiles' batches of changes in ``impl_dir``, and an empty set every POLL_MS when nothing changed."""
-    from watchfiles import Change, watch
-
-    def wanted(change: Change, path: str) -> bool:
-        return change != Change.deleted and path.endswith(".py")
-
-    yield from watch(
-        impl_dir, watch_filter=wanted, debounce=DEBOUNCE_MS, step=STEP_MS, rust_timeout=POLL_MS,
-        yield_on_timeout=True, recursive=False,
-    )
-
-
-@contextlib.contextmanager
-def interrupt_flag() -> Iterator[threading.Event]:
-    """While inside, Ctrl-C sets the flag as well as raising KeyboardInterrupt.
-
-    pytest catches KeyboardInterrupt raised during a check and returns normally; the flag lets
-    the watch notice and stop instead of printing the half-run check.
-    """
-    interrupted = threading.Event()
-    previous = signal.getsignal(signal.SIGINT)
-
-    def on_interrupt(signum: int, frame: object) -> None:
-        interrupted.set()
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGINT, on_interrupt)
-    try:
-        yield interrupted
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _watch_saves(session: WatchSession, max_runs: int | None, timeout: float | None) -> int:
-    """Re-check on every save until ``max_runs`` re-checks or ``timeout`` seconds of watching."""
-    deadline: float | None = None
-    for changes in _changes(session.impl_dir):
-        if deadline is None:
-            deadline = time.monotonic() + timeout if timeout else float("inf")
-            where = shown_path(session.impl_dir)
-            session.console.print(f"Watching {where}/ for saves (Ctrl-C to stop).", style="bold")
-        for chapter in saved_chapters(changes, session.impl_dir, session.chapters):
-            if session.kata and chapter.slug != session.kata.chapter:
-                session.console.print(
-                    f"{chapter.module_name} saved: not {session.kata.name}'s file, not checked.", style="dim"
-                )
-                continue
-            session.on_save(chapter)
-            if max_runs is not None and session.runs >= max_runs:
-                return 0
-        if time.monotonic() >= deadline:
-            if max_runs is not None:
-                session.console.print(
-                    f"Stopped after {timeout:g} s of watching with {session.runs} of {max_runs} re-checks."
-                )
-                return 1
-            session.console.print(f"Stopped after {timeout:g} s of watching.")
-            return 0
-    return 0
-
-
-def run_watch(session: WatchSession, first: Chapter, max_runs: int | None, timeout: float | None) -> int:
-    """Check ``first`` (or the named kata), then watch; Ctrl-C stops cleanly at any point.
-
-    Exit status: 0 when stopped by Ctrl-C, after ``max_runs`` re-checks, or at ``timeout``
-    without ``max_runs``; 1 when ``timeout`` came before ``max_runs`` re-checks.
-    """
-    with interrupt_flag() as interrupted:
-        session.interrupted = interrupted
-        try:
-            statuses = session.check(first, [session.kata.name] if session.kata else None)
-            focus = session.focus(first) if session.kata else None
-            session.report(first, statuses, f"{first.number:02d} {first.slug}", focus)
-            return _watch_saves(session, max_runs, timeout)
-        except KeyboardInterrupt:
-            session.console.print("Stopped watching.")
-            return 0
-        finally:
-            sys.stdout.flush()

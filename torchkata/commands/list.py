@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from torchkata.commands.check import add_common_arguments
+from torchkata.commands.check import INTERRUPTED, add_common_arguments, chosen_limits
 
 NAME = "list"
 HELP = "chapters and katas with their state and points, progress bars, and the next kata to do"
@@ -30,11 +30,15 @@ def show_progress(args: argparse.Namespace, with_katas: bool) -> int:
     visibility = check_visibility(project, args.hidden)
     impl_dir = impl_directory(project, args.impl)
     status_line = Console(stderr=True)
-    with status_line.status("checking...") as spinner:
-        statuses = current_statuses(
-            project, impl_dir, chapters, visibility,
-            on_check=lambda chapter: spinner.update(f"checking {chapter.slug}..."),
-        )
+    try:
+        with status_line.status("checking...") as spinner:
+            statuses = current_statuses(
+                project, impl_dir, chapters, visibility,
+                on_check=lambda chapter: spinner.update(f"checking {chapter.slug}..."), limits=chosen_limits(args),
+            )
+    except KeyboardInterrupt:
+        status_line.print("Interrupted (Ctrl-C): the checks were stopped before they finished.", style="yellow")
+        return INTERRUPTED
     console_for_output().print(
         progress_view(statuses, chapters, with_katas, next_kata(statuses), impl_dir, visibility)
     )

@@ -43,10 +43,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from torchkata.catalog import load_chapters
+    from torchkata.checkrun import warm
+    from torchkata.commands.check import chosen_limits
     from torchkata.project import Project
     from torchkata.student import check_visibility, impl_directory, resolve_target
     from torchkata.student_view import console_for_output
-    from torchkata.watcher import WatchSession, run_watch, start_chapter
+    from torchkata.watcher import WatchSession, start_chapter
+    from torchkata.watchloop import run_watch
 
     # Same-second saves of same-sized files would otherwise match a stale .pyc and re-check old code.
     sys.dont_write_bytecode = True
@@ -55,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     target = resolve_target(args.target, chapters) if args.target else None
     session = WatchSession(
         project, impl_directory(project, args.impl), chapters, check_visibility(project, args.hidden),
-        console_for_output(), kata=target.kata if target else None,
+        console_for_output(), kata=target.kata if target else None, limits=chosen_limits(args),
     )
     named = target.chapters[0] if target and len(target.chapters) == 1 else None
     first = start_chapter(session, named)
@@ -63,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         session.console.print(f"Checking {what} (torch and the checks load once, then each save re-checks)...",
                               style="dim")
+        warm(project, session.impl_dir, [first], session.visibility)
         status = run_watch(session, first, args.max_runs, args.timeout)
-        if not session.interrupted.is_set():
+        if not session.interrupted:
             return status
     except KeyboardInterrupt:  # Ctrl-C before the watch installed its own handler
         session.console.print("Stopped watching.")
