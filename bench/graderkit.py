@@ -29,8 +29,8 @@ KIT = "torchkata.graderkit"
 CHILD = """
 import json, sys, time
 from pathlib import Path
-from torchkata.grade import grade_in_process
-from torchkata.project import Project
+from torchkata.grading.grade import grade_in_process
+from torchkata.course.project import Project
 project = Project(Path.cwd())
 seconds = {}
 for slug in sys.argv[1:]:

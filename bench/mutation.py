@@ -17,7 +17,7 @@ place: importing torch each time made it about 4.8 s a mutant here (31 mutants o
 This one imports torch and pytest once, grades the reference once per chapter (full marks
 required, which also warms the lazy imports), then forks one child per mutant: the child writes
 the mutated chapter to a temporary directory and runs the graders in process against it (as
-``torchkata.grade.grade_in_process``), stopping at the first lost point. Each child has its own
+``torchkata.grading.grade.grade_in_process``), stopping at the first lost point. Each child has its own
 session and process group, a memory limit and a wall-clock limit; the group is killed when the
 child ends or its time is up. All 16 chapters (2,823 mutants, 18 of them listed as equivalent)
 took 605 s with ``-j 2`` on this 2-core machine when it was quiet, 2,251 s when it was shared
@@ -73,12 +73,12 @@ if str(ROOT) not in sys.path:  # run as a script: the course's own torchkata fir
 
 import pytest  # noqa: E402
 
-from torchkata.catalog import Chapter  # noqa: E402
-from torchkata.grade import pytest_args, select_chapters  # noqa: E402
-from torchkata.limits import Limits, apply_rlimits  # noqa: E402
-from torchkata.project import Project  # noqa: E402
-from torchkata.recorder import Recorder  # noqa: E402
-from torchkata.source import Region, find_regions  # noqa: E402
+from torchkata.course.catalog import Chapter  # noqa: E402
+from torchkata.course.project import Project  # noqa: E402
+from torchkata.course.source import Region, find_regions  # noqa: E402
+from torchkata.grading.grade import pytest_args, select_chapters  # noqa: E402
+from torchkata.grading.limits import Limits, apply_rlimits  # noqa: E402
+from torchkata.grading.recorder import Recorder  # noqa: E402
 
 EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.toml"
 OUT = ROOT / "build" / "mutation"
@@ -460,7 +460,7 @@ def calibrate(project: Project, chapter: Chapter, text: str) -> float:
 
     Raises RuntimeError when the reference itself loses a point: then no mutant can be judged.
     """
-    from torchkata.grade import grade_in_process
+    from torchkata.grading.grade import grade_in_process
 
     warm_imports(project, chapter)
     result = grade_in_process(project.solutions, [chapter.slug], project)

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import nbformat
 
-from torchkata.grade import select_chapters
-from torchkata.nbgrader import notebook_path, write_course
-from torchkata.project import Project
+from torchkata.course.project import Project
+from torchkata.exports.nbgrader.course import notebook_path, write_course
+from torchkata.grading.grade import select_chapters
 
 STUDENT = "reference"
 

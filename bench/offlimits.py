@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.test_cheating import attack_module, function_katas  # noqa: E402
-from torchkata import loader  # noqa: E402
-from torchkata.grade import grade_in_process  # noqa: E402
+from torchkata.course.project import Project  # noqa: E402
 from torchkata.graderkit import offlimits  # noqa: E402
-from torchkata.project import Project  # noqa: E402
+from torchkata.grading import loader  # noqa: E402
+from torchkata.grading.grade import grade_in_process  # noqa: E402
 
 
 def per_call(fn, repeats: int) -> float:

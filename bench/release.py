@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 from tests.classroom_reporter import github_outputs, reporter_report  # noqa: E402 - the reporter's model
 from tests.venvs import make_venv  # noqa: E402 - the test venv helper, from the repository root
-from torchkata.workflow import GRADE_STEP_ID, REPORTER  # noqa: E402
+from torchkata.exports.classroom.workflow import GRADE_STEP_ID, REPORTER  # noqa: E402
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> float:

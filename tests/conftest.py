@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from torchkata.catalog import Chapter, load_chapters
-from torchkata.project import Project
+from torchkata.course.catalog import Chapter, load_chapters
+from torchkata.course.project import Project
 
 pytest_plugins = ["pytester"]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from torchkata.locate import definition_span
-from torchkata.project import Project
+from torchkata.course.locate import definition_span
+from torchkata.course.project import Project
 
 
 def _definition(path: Path, name: str) -> tuple[list[str], int, int]:

@@ -7,8 +7,8 @@ import inspect
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
-from torchkata.catalog import find_chapter, find_kata
-from torchkata.loader import load_module
+from torchkata.course.catalog import find_chapter, find_kata
+from torchkata.grading.loader import load_module
 
 # Chapter slugs in course order and the kata names each must define (CATALOG.md).
 CATALOGUE: dict[str, list[str]] = {

@@ -33,9 +33,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
-from torchkata.grade import grade_in_process
+from torchkata.grading.grade import grade_in_process
+from torchkata.grading.results import GradeResult, KataResult
 from torchkata.mutants import load_mutants, overlay
-from torchkata.results import GradeResult, KataResult
 
 CHEATS = PROJECT.root / "tests" / "cheats"
 EXPECTATIONS = ("nothing", "tampered")

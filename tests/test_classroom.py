@@ -22,14 +22,14 @@ import yaml
 from tests import classroom_reporter as model
 from tests.conftest import CHAPTERS, PROJECT
 from tests.submissions import all_but_one, reference
-from torchkata.classroom_results import NO_RESULT, RUNNER_BUDGET, chapter_results, encoded_chapter, output_lines
 from torchkata.cli import main
-from torchkata.grade import select_chapters
-from torchkata.isolated import grade_isolated
-from torchkata.limits import Limits
-from torchkata.results import TestOutcome as Outcome
-from torchkata.results import build_result
-from torchkata.workflow import GRADE_STEP_ID, REPORTER, classroom_runners, classroom_workflow
+from torchkata.exports.classroom.results import NO_RESULT, RUNNER_BUDGET, chapter_results, encoded_chapter, output_lines
+from torchkata.exports.classroom.workflow import GRADE_STEP_ID, REPORTER, classroom_runners, classroom_workflow
+from torchkata.grading.grade import select_chapters
+from torchkata.grading.limits import Limits
+from torchkata.grading.results import TestOutcome as Outcome
+from torchkata.grading.results import build_result
+from torchkata.sandbox.isolated import grade_isolated
 
 # Graded in process for every submission kind (bounded time); devices has checks that cannot run without a GPU.
 SLUGS = ["tensors", "modules", "devices"]

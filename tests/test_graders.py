@@ -10,11 +10,11 @@ from functools import cache
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
-from torchkata.canary import KNOWN_WRONG_SOURCE
-from torchkata.grade import grade_in_process, pytest_args, select_chapters
+from torchkata.grading.grade import grade_in_process, pytest_args, select_chapters
+from torchkata.grading.recorder import Recorder
+from torchkata.grading.results import GradeResult, build_result
 from torchkata.mutants import Mutant, load_mutants, write_overlay
-from torchkata.recorder import Recorder
-from torchkata.results import GradeResult, build_result
+from torchkata.sandbox.canary import KNOWN_WRONG_SOURCE
 
 SLUGS = [chapter.slug for chapter in CHAPTERS]
 

@@ -15,10 +15,10 @@ import pytest
 from tests.conftest import CHAPTERS, PROJECT
 from tests.venvs import clean_env, make_venv
 from torchkata.cli import main
-from torchkata.gradescope_run import VISIBILITIES, find_submission_dir, load_config, with_visibility
-from torchkata.gradescope_run import main as run_main
-from torchkata.gradescope_zip import build_gradescope_zip
-from torchkata.leakscan import SecretIndex
+from torchkata.exports.gradescope.bundle import build_gradescope_zip
+from torchkata.exports.gradescope.run import VISIBILITIES, find_submission_dir, load_config, with_visibility
+from torchkata.exports.gradescope.run import main as run_main
+from torchkata.grading.leakscan import SecretIndex
 
 SLUGS = [chapter.slug for chapter in CHAPTERS]
 SMALL = ["tensors", "modules"]
@@ -44,7 +44,8 @@ def test_setup_and_run_autograder_sit_at_the_root_and_are_executable(full_zip: P
     for slug in SLUGS:
         for member in (f"graders/public/test_{slug}.py", f"graders/hidden/test_{slug}.py", f"starter/{slug}.py"):
             assert member in names, f"{member} is missing"
-    assert {"pyproject.toml", "constraints.txt", "torchkata/gradescope_run.py", "torchkata/forkserver.py"} <= names
+    engine = {"torchkata/exports/gradescope/run.py", "torchkata/sandbox/forkserver.py"}
+    assert {"pyproject.toml", "constraints.txt", *engine} <= names
 
 
 def test_the_zip_carries_no_solution(full_zip: Path) -> None:
@@ -58,7 +59,7 @@ def test_the_zip_carries_no_solution(full_zip: Path) -> None:
 
 
 def test_the_same_course_gives_the_same_zip(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr("torchkata.points.chapter_points", lambda project, chapters: {"modules": 43.0})
+    monkeypatch.setattr("torchkata.grading.points.chapter_points", lambda project, chapters: {"modules": 43.0})
     first, second = tmp_path / "a.zip", tmp_path / "b.zip"
     build_gradescope_zip(PROJECT, first, ["modules"], "after_published")
     build_gradescope_zip(PROJECT, second, ["modules"], "after_published")

@@ -20,13 +20,13 @@ import torchkata
 from tests.conftest import PROJECT
 from tests.hostile.cases import ATTACKED_KATA, CASES, LEFTOVER_MARKER, WRITE_MARKER, build_submission
 from tests.hostile.course import make_course, tree_digest
-from torchkata import landlock
-from torchkata.classroom import classroom_report
-from torchkata.gradescope import gradescope_results
-from torchkata.isolated import grade_submissions
-from torchkata.limits import Limits
-from torchkata.reports import print_report
-from torchkata.results import GradeResult
+from torchkata.exports.classroom.step import classroom_report
+from torchkata.exports.gradescope.results_json import gradescope_results
+from torchkata.grading.limits import Limits
+from torchkata.grading.reports import print_report
+from torchkata.grading.results import GradeResult
+from torchkata.sandbox import landlock
+from torchkata.sandbox.isolated import grade_submissions
 
 LIMITS = Limits(wall_seconds=40, test_seconds=8, memory_mib=768, output_mib=2)
 BOUND_SECONDS = 300
@@ -198,7 +198,7 @@ def test_nothing_is_left_in_shared_memory(batch: Batch) -> None:
 
 
 def test_no_hidden_grader_line_reaches_a_report(batch: Batch) -> None:
-    from torchkata.leakscan import SecretIndex
+    from torchkata.grading.leakscan import SecretIndex
 
     index = SecretIndex.of(PROJECT)
     for name, result in batch.results.items():

@@ -10,10 +10,10 @@ from rich.console import Console
 
 from tests.conftest import PROJECT
 from torchkata.cli import main
-from torchkata.hygiene import REDACTED, Redactor, plain, student_text
-from torchkata.leakscan import SecretIndex
-from torchkata.reports import print_report
-from torchkata.results import ChapterResult, GradeResult, KataResult
+from torchkata.grading.hygiene import REDACTED, Redactor, plain, student_text
+from torchkata.grading.leakscan import SecretIndex
+from torchkata.grading.reports import print_report
+from torchkata.grading.results import ChapterResult, GradeResult, KataResult
 
 HIDDEN = PROJECT.graders / "hidden" / "test_tensors.py"
 

@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PROJECT
-from torchkata import canary, channel, landlock
-from torchkata.classroom import classroom_report
 from torchkata.cli import main
-from torchkata.grade import grade_in_process
-from torchkata.gradebook import failure_rates, write_csv
-from torchkata.gradescope import gradescope_results
-from torchkata.isolated import grade_submissions
-from torchkata.limits import Limits
+from torchkata.exports.classroom.step import classroom_report
+from torchkata.exports.gradebook import failure_rates, write_csv
+from torchkata.exports.gradescope.results_json import gradescope_results
+from torchkata.grading.grade import grade_in_process
+from torchkata.grading.limits import Limits
+from torchkata.grading.recorder import HIDDEN_WITHOUT_MESSAGE, public_feedback
+from torchkata.grading.results import TestOutcome as Outcome
+from torchkata.grading.results import build_result, layers_text
 from torchkata.mutants import load_mutants, write_overlay
-from torchkata.recorder import HIDDEN_WITHOUT_MESSAGE, public_feedback
-from torchkata.results import TestOutcome as Outcome
-from torchkata.results import build_result, layers_text
+from torchkata.sandbox import canary, channel, landlock
+from torchkata.sandbox.isolated import grade_submissions
 
 SLUG = "modules"
 TRUSTED = ("solutions", "starter", "mutant")
@@ -227,7 +227,7 @@ def test_a_solved_starter_is_not_mistaken_for_tampering(tmp_path: Path) -> None:
     """In a student's repository starter/ is their work: the canaries must not rely on it being unsolved."""
     import shutil
 
-    from torchkata.project import Project
+    from torchkata.course.project import Project
 
     for part in ("exercises", "graders"):
         shutil.copytree(PROJECT.root / part, tmp_path / part)
@@ -263,7 +263,7 @@ def test_grade_all_and_grade_take_chapter_files_from_starter_as_a_repository_kee
 def test_what_grading_left_in_shared_memory_is_removed(tmp_path: Path) -> None:
     import time
 
-    from torchkata.forkserver import _clear_shared_memory
+    from torchkata.sandbox.forkserver import _clear_shared_memory
 
     before = tmp_path / "before"
     before.write_text("an older file")
@@ -276,7 +276,7 @@ def test_what_grading_left_in_shared_memory_is_removed(tmp_path: Path) -> None:
 
 
 def test_a_grading_child_keeps_only_allow_listed_variables() -> None:
-    from torchkata.sandbox import kept_environment
+    from torchkata.sandbox.child import kept_environment
 
     kept = kept_environment({"PATH": "/bin", "LC_ALL": "C", "GITHUB_TOKEN": "secret", "AWS_SECRET_ACCESS_KEY": "x",
                              "GRADERS_TOKEN": "y", "PYTHONPATH": "/elsewhere"})
@@ -287,7 +287,7 @@ def test_a_standard_library_caller_is_seen_under_either_stdlib_root(tmp_path: Pa
     """In a virtual environment stdlib and platstdlib differ; socket.py must be the caller's whatever their order."""
     import socket
 
-    from torchkata.audit import Watch
+    from torchkata.sandbox.audit import Watch
 
     watch = Watch(tmp_path / "modules.py", tmp_path, lambda what: None)
     for order in (watch.stdlib, tuple(reversed(watch.stdlib))):
@@ -332,7 +332,7 @@ def _can_list(folder: Path) -> bool:
 
 @pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")
 def test_a_confined_child_reads_only_its_environment_and_run_and_loses_the_graders(tmp_path: Path) -> None:
-    from torchkata import confine
+    from torchkata.sandbox import confine
 
     course, run = tmp_path / "course", tmp_path / "run"
     for path in (course / "solutions" / "modules.py", run / "graders" / "hidden" / "test_modules.py",
@@ -365,7 +365,7 @@ def test_a_confined_child_reads_only_its_environment_and_run_and_loses_the_grade
 def test_a_child_in_its_own_network_namespace_reaches_only_its_own_loopback() -> None:
     import socket
 
-    from torchkata import confine
+    from torchkata.sandbox import confine
 
     with socket.create_server(("127.0.0.1", 0)) as outside:
         port = outside.getsockname()[1]
@@ -389,7 +389,7 @@ def test_a_child_in_its_own_network_namespace_reaches_only_its_own_loopback() ->
 
 def test_uid_nobody_only_where_every_needed_folder_can_be_entered(tmp_path: Path) -> None:
     """By the mode bits alone (as the kernel checks a uid without capabilities), owner, group or other."""
-    from torchkata.confine import unreachable_by
+    from torchkata.sandbox.confine import unreachable_by
 
     closed, open_ = tmp_path / "closed", tmp_path / "open"
     for folder in (closed / "env", open_ / "env"):
@@ -403,7 +403,7 @@ def test_uid_nobody_only_where_every_needed_folder_can_be_entered(tmp_path: Path
 
 
 def test_the_layers_measured_in_the_children_reach_every_report(graded) -> None:
-    from torchkata.isolated import isolation_layers
+    from torchkata.sandbox.isolated import isolation_layers
 
     _, results = graded
     layers = results["solutions"].layers
@@ -422,7 +422,7 @@ def test_without_a_namespace_landlock_keeps_tcp_to_ephemeral_ports() -> None:
     """The fallback where no network namespace can be made: gloo's ephemeral ports work, port 9 does not."""
     import socket
 
-    from torchkata.confine import ephemeral_ports
+    from torchkata.sandbox.confine import ephemeral_ports
 
     def body() -> dict:
         landlock.restrict(tcp_ports=list(ephemeral_ports()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from torchkata.loader import load_module
+from torchkata.grading.loader import load_module
 from torchkata.mutants import load_mutants, write_overlay
 
 
@@ -36,7 +36,7 @@ def test_mutants_are_parsed_and_shadow_the_reference(tmp_path):
 
 
 def test_every_mutant_file_names_katas_of_its_chapter(project):
-    from torchkata.catalog import load_chapters
+    from torchkata.course.catalog import load_chapters
 
     katas = {chapter.slug: {kata.name for kata in chapter.katas} for chapter in load_chapters(project)}
     for path in sorted(project.mutants.glob("*.py")):

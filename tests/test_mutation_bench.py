@@ -13,8 +13,8 @@ from types import ModuleType
 
 import pytest
 
-from torchkata.grade import select_chapters
-from torchkata.project import Project
+from torchkata.course.project import Project
+from torchkata.grading.grade import select_chapters
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "mutation.py"
 

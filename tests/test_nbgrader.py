@@ -18,16 +18,16 @@ import nbformat
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
-from torchkata import nbgrade
-from torchkata.catalog import Chapter
 from torchkata.cli import main as cli
-from torchkata.leakscan import SecretIndex
-from torchkata.loader import load_module
-from torchkata.nbcells import CellsError, hints_above_markers, split_solution
-from torchkata.nbgrader import CODE_STUB, chapter_notebook, collect_points, notebook_path
-from torchkata.nbmodule import REPLAY_LOG_ENV, Cell, assemble, cell_locations
-from torchkata.nbworker import grade_request
-from torchkata.source import BEGIN, END, find_regions
+from torchkata.course.catalog import Chapter
+from torchkata.course.source import BEGIN, END, find_regions
+from torchkata.exports.nbgrader import grade as nbgrade
+from torchkata.exports.nbgrader.cells import CellsError, hints_above_markers, split_solution
+from torchkata.exports.nbgrader.course import CODE_STUB, chapter_notebook, collect_points, notebook_path
+from torchkata.exports.nbgrader.module import REPLAY_LOG_ENV, Cell, assemble, cell_locations
+from torchkata.exports.nbgrader.worker import grade_request
+from torchkata.grading.leakscan import SecretIndex
+from torchkata.grading.loader import load_module
 
 BUILT = [chapter for chapter in CHAPTERS if (PROJECT.solutions / chapter.module_name).is_file()]
 MODULES = next(chapter for chapter in CHAPTERS if chapter.slug == "modules")
@@ -433,7 +433,7 @@ def submit(course: Path, student: str, nb: nbformat.NotebookNode) -> None:
 def test_nbgrader_round_trip(tmp_path):
     from nbgrader.api import Gradebook
 
-    from torchkata.grade import grade_in_process
+    from torchkata.grading.grade import grade_in_process
     from torchkata.mutants import load_mutants, write_overlay
 
     course = tmp_path / "course"

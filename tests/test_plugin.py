@@ -8,7 +8,7 @@ import numpy  # noqa: F401  (imported once here: pytester's inline runs drop mod
 import pytest
 import torch  # noqa: F401
 
-from torchkata.recorder import Recorder
+from torchkata.grading.recorder import Recorder
 
 GRADER = textwrap.dedent(
     """

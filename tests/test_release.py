@@ -18,12 +18,9 @@ from tests.conftest import CHAPTERS, PROJECT
 from tests.submissions import all_but_one
 from tests.venvs import clean_env, make_venv
 from torchkata.cli import main
-from torchkata.leakscan import SecretIndex
-from torchkata.points import chapter_points, kata_points
-from torchkata.project import Project
-from torchkata.release import STUDENT_COMMANDS, WORKFLOW_PATH, ReleaseOptions, build_release
-from torchkata.source import find_regions
-from torchkata.workflow import (
+from torchkata.course.project import Project
+from torchkata.course.source import find_regions
+from torchkata.exports.classroom.workflow import (
     GRADE_COMMAND,
     GRADE_STEP_ID,
     GRADERS_SECRET,
@@ -31,6 +28,9 @@ from torchkata.workflow import (
     classroom_runners,
     classroom_workflow,
 )
+from torchkata.exports.release import STUDENT_COMMANDS, WORKFLOW_PATH, ReleaseOptions, build_release
+from torchkata.grading.leakscan import SecretIndex
+from torchkata.grading.points import chapter_points, kata_points
 
 SLUGS = [chapter.slug for chapter in CHAPTERS]
 # The two chapters a release is installed and graded with in the slow tests (bounded time).
@@ -117,7 +117,7 @@ def test_release_carries_each_katas_full_points_for_the_students_commands(releas
     """Without the hidden graders, check and list still show what each kata is worth with them."""
     import json
 
-    from torchkata.student_checks import known_full_points
+    from torchkata.student.checks import known_full_points
 
     totals = json.loads((release / "graders" / "points.json").read_text())
     assert {slug: sum(katas.values()) for slug, katas in totals.items()} == pytest.approx(points)
@@ -196,7 +196,8 @@ def test_a_release_that_would_leak_is_refused_and_nothing_is_written(tmp_path: P
     course = _small_course(tmp_path / "course", "modules")
     # A helper beside the public graders that is really a hidden grader.
     shutil.copy(course.graders / "hidden" / "test_modules.py", course.graders / "public" / "helpers.py")
-    monkeypatch.setattr("torchkata.points.chapter_points", lambda project, chapters, visibility="all": {"modules": 1.0})
+    monkeypatch.setattr("torchkata.grading.points.chapter_points",
+                        lambda project, chapters, visibility="all": {"modules": 1.0})
     out = tmp_path / "out"
     with pytest.raises(ValueError, match=r"graders/public/helpers.py: is a copy of the hidden grader"):
         build_release(course, out)

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import CHAPTERS, PROJECT
 from torchkata.cli import main
-from torchkata.review import review_source
+from torchkata.grading.review import review_source
 
 SLUGS = [chapter.slug for chapter in CHAPTERS]
 

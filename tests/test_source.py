@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from torchkata.source import SourceError, build, find_regions, make_starter
+from torchkata.course.source import SourceError, build, find_regions, make_starter
 
 SOLUTION = textwrap.dedent(
     '''\

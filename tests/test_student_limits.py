@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import CHAPTERS, PROJECT, engine_env
 from tests.test_student_loop import MLP_DONE, WatchProcess, kata_row, make_course, run_cli, write_kata
 from torchkata.checks import describe
-from torchkata.messages import failure_message
+from torchkata.grading.messages import failure_message
 
 MLP_ENDLESS = MLP_DONE.replace(
     "        return self.output(F.relu(self.hidden(X)))", "        while True:\n            pass"
@@ -347,7 +347,7 @@ def test_file_line_is_the_innermost_frame_of_the_students_file(tmp_path: Path) -
 
 
 def test_nbgrader_cells_stop_an_endless_loop() -> None:
-    from torchkata.nbworker import grade_request
+    from torchkata.exports.nbgrader.worker import grade_request
 
     source = (PROJECT.solutions / "modules.py").read_text()
     start = source.index("class MLP(")

@@ -23,12 +23,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CHAPTERS, PROJECT, engine_env
-from torchkata import student_checks
-from torchkata.catalog import find_kata
 from torchkata.cli import main
-from torchkata.locate import definition_span, todo_location
-from torchkata.state import load_state, save_state, state_path
-from torchkata.watcher import changed_katas
+from torchkata.course.catalog import find_kata
+from torchkata.course.locate import definition_span, todo_location
+from torchkata.student import checks as student_checks
+from torchkata.student.state import load_state, save_state, state_path
+from torchkata.student.watcher import changed_katas
 
 SLUGS = ("modules", "parameters")
 WATCH_LIMIT_S = 120  # bound of any wait on a watch process (startup imports torch; a re-check takes < 1 s)

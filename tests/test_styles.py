@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import PROJECT
-from torchkata.grade import grade_in_process
+from torchkata.grading.grade import grade_in_process
 
 STYLES = sorted(path.stem for path in (PROJECT.root / "tests" / "styles").glob("*.py"))
 

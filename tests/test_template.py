@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from torchkata.isolated import grade_submissions
-from torchkata.limits import Limits
-from torchkata.project import Project
+from torchkata.course.project import Project
+from torchkata.grading.limits import Limits
+from torchkata.sandbox.isolated import grade_submissions
 
 KATA = '''chapter = "toy"
 title = "Toy"

@@ -15,15 +15,15 @@ import pytest
 from rich.console import Console
 
 from tests.conftest import PROJECT
-from torchkata.classroom import classroom_report
-from torchkata.classroom_results import output_lines
-from torchkata.grade import grade_in_process, select_chapters
-from torchkata.gradescope import gradescope_results
-from torchkata.isolated import grade_isolated
-from torchkata.limits import Limits
-from torchkata.nbgrader import collect_points
-from torchkata.points import chapter_points
-from torchkata.reports import print_report
+from torchkata.exports.classroom.results import output_lines
+from torchkata.exports.classroom.step import classroom_report
+from torchkata.exports.gradescope.results_json import gradescope_results
+from torchkata.exports.nbgrader.course import collect_points
+from torchkata.grading.grade import grade_in_process, select_chapters
+from torchkata.grading.limits import Limits
+from torchkata.grading.points import chapter_points
+from torchkata.grading.reports import print_report
+from torchkata.sandbox.isolated import grade_isolated
 
 # devices has checks that need a GPU; tensors has none.
 CHAPTERS = ["tensors", "devices"]

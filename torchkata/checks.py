@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from torchkata.describe import describe, foreign_type, shape_text  # describe: part of this API
-from torchkata.explain import explain
-from torchkata.hygiene import student_text
+from torchkata.grading.describe import describe, foreign_type, shape_text  # describe: part of this API
+from torchkata.grading.explain import explain
+from torchkata.grading.hygiene import student_text
 
 T = TypeVar("T")
 CALLED: list[str] = []  # names of the student's functions that ``call`` ran in the current check
@@ -36,7 +36,7 @@ def call(description: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T
     """Run the student's ``fn``; any exception but NotImplementedError becomes a grading failure.
 
     NotImplementedError passes through untouched, so reports can say "not started". A torch error the
-    course knows (:mod:`torchkata.explain`) is told in the course's words instead of torch's.
+    course knows (:mod:`torchkata.grading.explain`) is told in the course's words instead of torch's.
     """
     __tracebackhide__ = True
     CALLED.append(getattr(fn, "__name__", ""))

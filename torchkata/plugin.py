@@ -26,8 +26,8 @@ from typing import Any
 
 import pytest
 
-from torchkata import loader
-from torchkata.limits import (
+from torchkata.grading import loader
+from torchkata.grading.limits import (
     STUDENT_MEMORY_MIB,
     STUDENT_TEST_SECONDS,
     TEST_MEMORY_ENV,
@@ -36,7 +36,7 @@ from torchkata.limits import (
     limit_memory_softly,
     restore_memory,
 )
-from torchkata.messages import failure_message
+from torchkata.grading.messages import failure_message
 
 _CACHE = pytest.StashKey[dict[str, Any]]()
 _IMPL_DIR = pytest.StashKey[Path]()
@@ -248,7 +248,7 @@ def _short_report(error: BaseException, message: str, slug: str | None, impl_dir
         return message
     if slug is None or impl_dir is None:
         return None
-    from torchkata.messages import student_line
+    from torchkata.grading.messages import student_line
 
     path = impl_dir / f"{slug}.py"
     line = student_line(error, path)

@@ -11,8 +11,8 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torchkata.course.project import Project
 from torchkata.mutants import load_mutants, overlay
-from torchkata.project import Project
 
 LEFTOVER_MARKER = "torchkata-hostile-leftover"
 ATTACKED_KATA = "make_stack"
@@ -77,14 +77,14 @@ _pytest.reports.TestReport.from_item_and_call = classmethod(_forged)
 
 PATCH_TORCHKATA = """
 import torchkata.checks
-import torchkata.messages
-import torchkata.recorder
+import torchkata.grading.messages
+import torchkata.grading.recorder
 
 for _name in ("close", "shape", "check", "equal", "parameter_count", "keys", "dtype", "device",
               "same_objects", "gradcheck", "raises"):
     setattr(torchkata.checks, _name, lambda *args, **kwargs: None)
-torchkata.recorder.Recorder.outcomes = lambda self, *a, **k: []
-torchkata.messages.failure_message = lambda *args, **kwargs: "passed"
+torchkata.grading.recorder.Recorder.outcomes = lambda self, *a, **k: []
+torchkata.grading.messages.failure_message = lambda *args, **kwargs: "passed"
 """
 
 PATCH_TORCH = """

@@ -10,7 +10,7 @@ import hashlib
 import shutil
 from pathlib import Path
 
-from torchkata.project import Project
+from torchkata.course.project import Project
 
 TOY_SOLUTION = '''"""Toy chapter: one kata."""
 

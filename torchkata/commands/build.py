@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchkata.project import Project
-    from torchkata.source import build
+    from torchkata.course.project import Project
+    from torchkata.course.source import build
 
     project = Project.find()
     changed = build(project.solutions, project.starter, check=args.check, only=args.chapters or None)
@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _casebooks(project, chapters: list[str], check: bool) -> list[str]:
     """Rebuild (or, checking, name) each stale casebook of the hidden graders."""
-    from torchkata.casebook import build_casebook, is_stale
-    from torchkata.catalog import load_chapters
+    from torchkata.course.catalog import load_chapters
+    from torchkata.grading.casebook import build_casebook, is_stale
 
     slugs = [chapter.slug for chapter in load_chapters(project) if not chapters or chapter.slug in chapters]
     stale = [slug for slug in slugs if is_stale(project, slug)]

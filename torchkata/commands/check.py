@@ -6,7 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torchkata.checkrun import CheckLimits
+    from torchkata.student.checkrun import CheckLimits
 
 NAME = "check"
 HELP = "run the public checks of chapters or katas (default: every chapter); exit 0 only when all pass"
@@ -43,7 +43,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def chosen_limits(args: argparse.Namespace) -> CheckLimits:
     """The limits of one check: the options, else the environment, else the defaults."""
-    from torchkata.checkrun import CheckLimits
+    from torchkata.student.checkrun import CheckLimits
 
     memory = None if args.test_memory is None else int(args.test_memory)
     return CheckLimits.chosen(args.test_timeout, memory)
@@ -60,11 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from torchkata.catalog import load_chapters
-    from torchkata.project import Project
-    from torchkata.student import check_visibility, impl_directory, next_kata, resolve_targets
-    from torchkata.student_checks import run_checks
-    from torchkata.student_view import console_for_output, next_text, print_statuses, summary
+    from torchkata.course.catalog import load_chapters
+    from torchkata.course.project import Project
+    from torchkata.student.checks import run_checks
+    from torchkata.student.katas import check_visibility, impl_directory, next_kata, resolve_targets
+    from torchkata.student.view import console_for_output, next_text, print_statuses, summary
 
     project = Project.find()
     chapters = load_chapters(project)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from torchkata.catalog import Chapter
-    from torchkata.results import GradeResult
+    from torchkata.course.catalog import Chapter
+    from torchkata.grading.results import GradeResult
 
 NAME = "grade"
 HELP = "grade a directory of chapter modules (default: starter/) and print the points table"
@@ -38,7 +38,7 @@ def positive_float(text: str) -> float:
 
 def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared with grade-all: parallel runs and the limits of each sandboxed chapter run."""
-    from torchkata.limits import Limits
+    from torchkata.grading.limits import Limits
 
     defaults = Limits()
     parser.add_argument("-j", "--jobs", type=positive_int, default=default_jobs(),
@@ -52,7 +52,7 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def limits_from(args: argparse.Namespace):  # -> Limits (kept light: no import at module level)
-    from torchkata.limits import Limits
+    from torchkata.grading.limits import Limits
 
     return Limits(wall_seconds=args.timeout, test_seconds=args.test_timeout, memory_mib=args.memory)
 
@@ -82,8 +82,8 @@ def classroom_step(
     result: GradeResult, chapters: list[Chapter], impl_dir: Path, shown: Path, outputs: Path | None
 ) -> int:
     """Print the student's table, append the reporter's results objects to ``outputs``; 0 only at full marks."""
-    from torchkata.classroom import classroom_report
-    from torchkata.classroom_results import write_outputs
+    from torchkata.exports.classroom.results import write_outputs
+    from torchkata.exports.classroom.step import classroom_report
 
     if outputs is not None:
         write_outputs(result, chapters, impl_dir, outputs)
@@ -93,10 +93,10 @@ def classroom_step(
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchkata.grade import select_chapters
-    from torchkata.project import Project
-    from torchkata.reports import print_report, write_json
-    from torchkata.submission import chapter_folder, where_text
+    from torchkata.course.project import Project
+    from torchkata.course.submission import chapter_folder, where_text
+    from torchkata.grading.grade import select_chapters
+    from torchkata.grading.reports import print_report, write_json
 
     project = Project.find()
     submission = project.resolve_impl(args.directory)
@@ -107,11 +107,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"Grading the chapter files in {where_text(Path(args.directory), impl_dir)}.", file=sys.stderr)
     started = time.monotonic()
     if args.in_process:
-        from torchkata.grade import grade_in_process
+        from torchkata.grading.grade import grade_in_process
 
         result = grade_in_process(impl_dir, args.chapter, project)
     else:
-        from torchkata.isolated import GradingError, grade_isolated
+        from torchkata.sandbox.isolated import GradingError, grade_isolated
 
         try:
             result = grade_isolated(impl_dir, args.chapter, project, limits_from(args), args.jobs)
@@ -122,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(result, args.json)
     if args.gradescope:
-        from torchkata.gradescope import write_gradescope
+        from torchkata.exports.gradescope.results_json import write_gradescope
 
         write_gradescope(result, args.gradescope, elapsed)
     shown = impl_dir if impl_dir != submission else Path(args.directory)

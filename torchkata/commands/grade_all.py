@@ -38,12 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress
     from rich.table import Table
 
-    from torchkata.grade import select_chapters
-    from torchkata.gradebook import failure_rates, write_csv
-    from torchkata.isolated import GradingError, grade_submissions
-    from torchkata.project import Project
-    from torchkata.reports import write_json
-    from torchkata.submission import REPOSITORY_FOLDER, chapter_folder
+    from torchkata.course.project import Project
+    from torchkata.course.submission import REPOSITORY_FOLDER, chapter_folder
+    from torchkata.exports.gradebook import failure_rates, write_csv
+    from torchkata.grading.grade import select_chapters
+    from torchkata.grading.reports import write_json
+    from torchkata.sandbox.isolated import GradingError, grade_submissions
 
     project = Project.find()
     chapters = select_chapters(project, args.chapter)

@@ -11,8 +11,8 @@ ORDER = 71
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from torchkata.gradescope_run import VISIBILITIES
-    from torchkata.workflow import CPU_TORCH_INDEX
+    from torchkata.exports.classroom.workflow import CPU_TORCH_INDEX
+    from torchkata.exports.gradescope.run import VISIBILITIES
 
     parser.add_argument("out", type=Path, metavar="OUT.zip", help="the zip file to write")
     parser.add_argument("--chapter", action="append", help="grade only this chapter (repeatable; default: all)")
@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchkata.gradescope_zip import build_gradescope_zip
-    from torchkata.project import Project
+    from torchkata.course.project import Project
+    from torchkata.exports.gradescope.bundle import build_gradescope_zip
 
     autograder = build_gradescope_zip(
         Project.find(), args.out, args.chapter, args.hidden_visibility, args.torch_index or None, args.force

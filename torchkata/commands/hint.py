@@ -15,11 +15,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchkata.catalog import load_chapters
-    from torchkata.hints import reveal_hint
-    from torchkata.project import Project
-    from torchkata.student import resolve_target
-    from torchkata.student_view import console_for_output
+    from torchkata.course.catalog import load_chapters
+    from torchkata.course.project import Project
+    from torchkata.student.hints import reveal_hint
+    from torchkata.student.katas import resolve_target
+    from torchkata.student.view import console_for_output
 
     project = Project.find()
     target = resolve_target(args.kata, load_chapters(project))

@@ -19,11 +19,11 @@ def show_progress(args: argparse.Namespace, with_katas: bool) -> int:
     """Shared by list and progress: recorded results where current, fresh checks for the rest."""
     from rich.console import Console
 
-    from torchkata.catalog import load_chapters
-    from torchkata.project import Project
-    from torchkata.student import check_visibility, impl_directory, next_kata
-    from torchkata.student_checks import current_statuses
-    from torchkata.student_view import console_for_output, progress_view
+    from torchkata.course.catalog import load_chapters
+    from torchkata.course.project import Project
+    from torchkata.student.checks import current_statuses
+    from torchkata.student.katas import check_visibility, impl_directory, next_kata
+    from torchkata.student.view import console_for_output, progress_view
 
     project = Project.find()
     chapters = load_chapters(project)

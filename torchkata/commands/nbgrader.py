@@ -19,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchkata.grade import select_chapters
-    from torchkata.nbgrader import write_course
-    from torchkata.project import Project
+    from torchkata.course.project import Project
+    from torchkata.exports.nbgrader.course import write_course
+    from torchkata.grading.grade import select_chapters
 
     project = Project.find()
     chapters = select_chapters(project, args.chapter)

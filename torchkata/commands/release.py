@@ -18,7 +18,7 @@ def positive_minutes(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from torchkata.workflow import CPU_TORCH_INDEX, STEP_TIMEOUT_MINUTES
+    from torchkata.exports.classroom.workflow import CPU_TORCH_INDEX, STEP_TIMEOUT_MINUTES
 
     parser.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="a new or empty folder")
     parser.add_argument("--chapter", action="append", help="release only this chapter (repeatable; default: all)")
@@ -35,8 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from torchkata.project import Project
-    from torchkata.release import ReleaseOptions, build_release
+    from torchkata.course.project import Project
+    from torchkata.exports.release import ReleaseOptions, build_release
 
     options = ReleaseOptions(
         chapters=args.chapter,

@@ -42,14 +42,14 @@ def run(args: argparse.Namespace) -> int:
     import os
     import sys
 
-    from torchkata.catalog import load_chapters
-    from torchkata.checkrun import warm
     from torchkata.commands.check import chosen_limits
-    from torchkata.project import Project
-    from torchkata.student import check_visibility, impl_directory, resolve_target
-    from torchkata.student_view import console_for_output
-    from torchkata.watcher import WatchSession, start_chapter
-    from torchkata.watchloop import run_watch
+    from torchkata.course.catalog import load_chapters
+    from torchkata.course.project import Project
+    from torchkata.student.checkrun import warm
+    from torchkata.student.katas import check_visibility, impl_directory, resolve_target
+    from torchkata.student.view import console_for_output
+    from torchkata.student.watcher import WatchSession, start_chapter
+    from torchkata.student.watchloop import run_watch
 
     # Same-second saves of same-sized files would otherwise match a stale .pyc and re-check old code.
     sys.dont_write_bytecode = True

@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from torchkata.checks import GradingError, describe, shape_text
-from torchkata.hygiene import student_text
+from torchkata.grading.hygiene import student_text
 
 CASEBOOK_FORMAT = 1
 RAISED = "__raised__"

@@ -1,0 +1,1 @@
+"""The Gradescope export: the autograder zip, the script it runs and the ``results.json`` it writes."""
