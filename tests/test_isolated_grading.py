@@ -263,7 +263,7 @@ def test_grade_all_and_grade_take_chapter_files_from_starter_as_a_repository_kee
 def test_what_grading_left_in_shared_memory_is_removed(tmp_path: Path) -> None:
     import time
 
-    from torchkata.sandbox.forkserver import _clear_shared_memory
+    from torchkata.sandbox.processes import clear_shared_memory as _clear_shared_memory
 
     before = tmp_path / "before"
     before.write_text("an older file")

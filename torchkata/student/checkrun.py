@@ -29,10 +29,10 @@ from torchkata.grading.limits import (
     STUDENT_TEST_SECONDS,
     TEST_MEMORY_ENV,
     TEST_TIMEOUT_ENV,
-    Limits,
     env_number,
 )
 from torchkata.grading.messages import timeout_text
+from torchkata.student.checkchild import run_child
 from torchkata.student.katas import FAILING, KataStatus
 
 GRACE_SECONDS = 3.0  # after a test's limit, how long pytest-timeout gets to stop it before the child is killed
@@ -84,75 +84,6 @@ def warm(project: Project, impl_dir: Path, chapters: Sequence[Chapter], visibili
     preload()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         pytest.main([*pytest_args(project, impl_dir, list(chapters), visibility=visibility), "--collect-only"])
-
-
-class _KataReporter:
-    """pytest plugin in the child: tells the parent which kata each test belongs to as it starts."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-
-    def pytest_runtest_setup(self, item: Any) -> None:
-        from torchkata.plugin import chapter_of, kata_of
-
-        found = kata_of(item)
-        if found is not None:
-            _send(self.fd, {"t": "start", "chapter": chapter_of(Path(str(item.path))), "kata": found[0]})
-
-    def pytest_runtest_logfinish(self) -> None:
-        _send(self.fd, {"t": "end"})
-
-
-def _send(fd: int, message: dict[str, Any]) -> None:
-    view = memoryview((json.dumps(message) + "\n").encode("utf-8"))
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _child(fd: int, request: dict[str, Any]) -> None:
-    """In the forked child: limit itself, check, report, never return."""
-    code = 0
-    try:
-        os.setsid()  # Ctrl-C in the terminal reaches the parent only; it stops this child
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for target in (0, 1, 2):
-            os.dup2(devnull, target)
-        limits: CheckLimits = request["limits"]
-        if limits.memory_mib > 0:
-            from torchkata.grading.limits import apply_rlimits
-
-            apply_rlimits(Limits(wall_seconds=3600, memory_mib=limits.memory_mib), os.cpu_count() or 1)
-        from torchkata.grading.grade import grade_in_process
-        from torchkata.student.katas import statuses_from
-
-        project: Project = request["project"]
-        chapters: list[Chapter] = request["chapters"]
-        katas = request["katas"]
-        result = grade_in_process(
-            request["impl_dir"],
-            [chapter.slug for chapter in chapters],
-            project,
-            katas=katas,
-            visibility=request["visibility"],
-            test_seconds=limits.test_seconds,
-            plugins=[_KataReporter(fd)],
-        )
-        statuses = [status.to_dict() for status in statuses_from(result, chapters, katas)]
-        full = None
-        if request["full_points"]:
-            from torchkata.grading.points import kata_points
-
-            full = kata_points(project, chapters, "all")
-        _send(fd, {"t": "done", "statuses": statuses, "full_points": full})
-    except BaseException as error:  # noqa: BLE001 - the parent gets an answer whatever happens
-        code = 70
-        try:
-            _send(fd, {"t": "error", "message": f"{type(error).__name__}: {error}"})
-        except OSError:
-            pass
-    finally:
-        os._exit(code)
 
 
 @dataclass
@@ -212,7 +143,7 @@ class CheckRun:
         pid = os.fork()
         if pid == 0:
             os.close(read_end)
-            _child(write_end, request)
+            run_child(write_end, request)
         os.close(write_end)
         os.set_blocking(read_end, False)
         self.pid, self.fd, self.buffer, self.running = pid, read_end, b"", None
@@ -278,7 +209,7 @@ class CheckRun:
             self.pid = 0
             self.stop()
             if self.pending:
-                from torchkata.sandbox.forkserver import describe_status
+                from torchkata.sandbox.processes import describe_status
 
                 self._blame(f"the check {describe_status(status)}" + (f" ({self.error})" if self.error else ""))
         elif self._overdue():
