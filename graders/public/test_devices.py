@@ -1,4 +1,7 @@
-"""Public checks for chapter 09, devices: placement on the CPU and the `meta` device."""
+"""Public checks for chapter 09, devices: placement on the CPU and the `meta` device, the running mean's update.
+
+The hidden checks add nested containers, named tuples, CUDA where present, dtypes, modes and bad arguments.
+"""
 
 import pytest
 import torch
@@ -26,6 +29,22 @@ def test_best_device_falls_back_to_cpu(impl, monkeypatch):
         f"best_device() without CUDA or MPS returned {checks.describe(device)}; expected torch.device('cpu').",
         "Return a torch.device object, not a string." if isinstance(device, str)
         else "Ask torch.cuda.is_available() and torch.backends.mps.is_available(); fall back to the CPU.",
+    )
+
+
+@pytest.mark.kata("best_device")
+@pytest.mark.points(1)
+def test_best_device_picks_mps_without_cuda(impl, monkeypatch):
+    _no_accelerator(monkeypatch)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda *args, **kwargs: torch.device("mps"))
+    device = checks.call("best_device()", impl.best_device)
+    checks.check(
+        isinstance(device, torch.device) and device.type == "mps",
+        f"best_device() on a machine with an Apple GPU (MPS) and no CUDA returned {checks.describe(device)}; "
+        "expected torch.device('mps').",
+        "After CUDA, ask torch.backends.mps.is_available() before falling back to the CPU.",
     )
 
 
@@ -61,8 +80,15 @@ def test_running_mean_registers_a_buffer(impl):
         f"RunningMean(4) has {len(buffers)} buffers of shape (4,); expected one, the running mean.",
         "Keep it with self.register_buffer('running_mean', torch.zeros(num_features)).",
     )
-    out = checks.call("RunningMean(4)(x)", module, torch.randn(3, 4))
+    x = torch.randn(3, 4)
+    out = checks.call("RunningMean(4)(x)", module, x)
     checks.shape(out, (3, 4), "RunningMean(4)(x) with x of shape (3, 4)")
+    want = 0.1 * x.mean(0)  # (1 - momentum) * 0 + momentum * x.mean(0)
+    checks.close(
+        buffers[0], want, "the running mean after one RunningMean(4)(x) in train mode",
+        "running_mean = (1 - momentum) * running_mean + momentum * x.mean(0), with momentum = 0.1.",
+    )
+    checks.close(out, x - want, "RunningMean(4)(x) with x of shape (3, 4)", "Return x - running_mean.")
 
 
 @pytest.mark.kata("causal_mask")
@@ -74,6 +100,12 @@ def test_causal_mask_is_lower_triangular(impl):
     checks.close(
         mask, steps[:, None] >= steps[None, :], "causal_mask(x) with x of shape (2, 4, 3)",
         "Row i may attend to columns j <= i: a bool lower triangle, diagonal included.",
+    )
+    on_meta = torch.empty(2, 4, 3, device="meta")
+    mask = checks.call("causal_mask(x) with x on the meta device", impl.causal_mask, on_meta)
+    checks.device(
+        mask, "meta", "causal_mask(x) with x of shape (2, 4, 3) on the meta device",
+        "Make the mask on x's device: torch.ones(T, T, dtype=torch.bool, device=x.device).",
     )
 
 
