@@ -1,4 +1,7 @@
-"""Public checks for chapter 12, optim: results against torch's own losses, optimizers and clipping."""
+"""Public checks for chapter 12, optim: results against torch's own losses, optimizers and clipping.
+
+The hidden checks add label smoothing, param groups, state_dict round trips, min_lr, gradients and bad arguments.
+"""
 
 import contextlib
 import importlib
@@ -46,6 +49,20 @@ def test_cross_entropy_matches_functional(impl):
     checks.close(
         out, F.cross_entropy(logits, target), "cross_entropy(logits, target) with logits of shape (4, 5)",
         "Expected the mean over the batch of -log_softmax(logits)[i, target[i]].", rtol=1e-5, atol=1e-6,
+    )
+
+
+@pytest.mark.kata("cross_entropy")
+@pytest.mark.points(1)
+def test_cross_entropy_is_stable_for_large_logits(impl):
+    logits = torch.tensor([[1e4, 0.0, -1e4], [-5e3, 5e3, 0.0]])
+    target = torch.tensor([1, 1])
+    call = "cross_entropy(logits, target) with logits = [[1e4, 0, -1e4], [-5e3, 5e3, 0]], target = [1, 1]"
+    with _no_builtin("cross_entropy"):
+        out = checks.call(call, impl.cross_entropy, logits, target)
+    checks.close(
+        out, F.cross_entropy(logits, target), call,
+        "exp(1e4) overflows to inf: subtract the row maximum first, or use torch.logsumexp.", rtol=1e-5, atol=1e-3,
     )
 
 
@@ -101,6 +118,17 @@ def test_sgd_momentum_three_steps(impl):
         lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),
         "SGDMomentum(params, lr=0.1, momentum=0.9)",
         "buf = momentum * buf + grad (buf = grad on the first step), then p -= lr * buf.",
+    )
+
+
+@pytest.mark.kata("SGDMomentum")
+@pytest.mark.points(1)
+def test_sgd_momentum_with_weight_decay(impl):
+    _compare_with_torch(
+        lambda params: impl.SGDMomentum(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+        lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+        "SGDMomentum(params, lr=0.1, momentum=0.9, weight_decay=0.1)",
+        "Weight decay adds weight_decay * p to the gradient before the momentum buffer: g = grad + wd * p.",
     )
 
 
