@@ -49,3 +49,8 @@ def param_bytes(model):
     for tensor in model.parameters():
         totals[tensor.dtype] = totals.get(tensor.dtype, 0) + tensor.numel() * tensor.element_size()
     return totals
+
+
+@mutant("autocast_forward", "casts the model to the low-precision dtype instead of using autocast: the model changes")
+def autocast_forward(model, x, device_type="cpu", dtype=torch.bfloat16):
+    return model.to(dtype)(x.to(dtype))

@@ -44,3 +44,10 @@ def sgd_step_(params, lr):
     for p in params:
         if p.grad is not None:
             p.data -= lr * p.grad
+
+
+@mutant("grad", "x itself is made to require grad and f(x).backward() fills x.grad, which the caller sees")
+def grad(f, x):
+    x.requires_grad_(True)
+    f(x).backward()
+    return x.grad

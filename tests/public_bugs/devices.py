@@ -29,3 +29,14 @@ class RunningMean(nn.Module):
             with torch.no_grad():
                 self.running_mean.mul_(self.momentum).add_(x.mean(0), alpha=1 - self.momentum)
         return x - self.running_mean
+
+
+@mutant("to_device", "every sequence comes back as a list: a tuple inside the batch loses its type")
+def to_device(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {key: to_device(value, device) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_device(value, device) for value in obj]
+    return obj

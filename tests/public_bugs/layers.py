@@ -66,3 +66,13 @@ class MyLayerNorm(nn.Module):
         mean = X.mean(dim=-1, keepdim=True)
         var = X.var(dim=-1, keepdim=True)
         return (X - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
+@mutant("Swish", "beta is kept as a plain float even when learnable=True, so it is never trained")
+class Swish(nn.Module):
+    def __init__(self, beta=1.0, learnable=False):
+        super().__init__()
+        self.beta = float(beta)
+
+    def forward(self, X):
+        return X * torch.sigmoid(self.beta * X)

@@ -31,3 +31,9 @@ class SGDMomentum(torch.optim.Optimizer):
                 else:
                     state["momentum_buffer"].mul_(group["momentum"]).add_(p.grad)
                 p.add_(state["momentum_buffer"], alpha=-group["lr"])
+
+
+@mutant("bce_with_logits", "log(sigmoid(x)) written out: it is -inf for large |x| and the loss becomes inf or NaN")
+def bce_with_logits(logits, target):
+    s = torch.sigmoid(logits)
+    return -(target * torch.log(s) + (1 - target) * torch.log(1 - s)).mean()

@@ -28,3 +28,8 @@ class TiedMLP(nn.Module):
         X = F.relu(self.first(X))
         X = F.relu(self.shared(X))
         return self.last(X)
+
+
+@mutant("count_parameters", "trainable_only is ignored: frozen parameters are counted too")
+def count_parameters(model, trainable_only=False):
+    return sum(p.numel() for p in model.parameters())

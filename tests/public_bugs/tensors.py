@@ -24,3 +24,13 @@ def pairwise_sq_dists(x, y):
 @mutant("flatten_batch", "x.view fails on a non-contiguous x (the README says it must still work)")
 def flatten_batch(x):
     return x.view(x.shape[0], -1)
+
+
+@mutant("one_hot", "rows of torch.eye(num_classes) picked by the labels, no range check (a label of -1 wraps around)")
+def one_hot(labels, num_classes):
+    return torch.eye(num_classes)[labels]
+
+
+@mutant("from_numpy_copy", "the copy is forced to float32, so an int64 or float64 array changes dtype")
+def from_numpy_copy(a):
+    return torch.tensor(a, dtype=torch.float32)

@@ -68,3 +68,17 @@ def train_digits():
     with torch.no_grad():
         accuracy = (model(X[test]).argmax(1) == y[test]).float().mean().item()
     return model, accuracy * 100
+
+
+@mutant("evaluate", "no torch.no_grad(): every evaluation batch builds an autograd graph")
+def evaluate(model, loader, loss_fn):
+    was_training = model.training
+    model.eval()
+    total_loss, correct, count = 0.0, 0, 0
+    for inputs, targets in loader:
+        outputs = model(inputs)
+        total_loss += loss_fn(outputs, targets).item() * len(inputs)
+        correct += int((outputs.argmax(dim=1) == targets).sum())
+        count += len(inputs)
+    model.train(was_training)
+    return total_loss / count, correct / count
