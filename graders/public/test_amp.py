@@ -26,6 +26,12 @@ def test_autocast_forward_returns_bfloat16_on_cpu(impl):
         "On CPU, autocast runs nn.Linear in bfloat16: call the model inside "
         "torch.autocast(device_type='cpu', dtype=torch.bfloat16).",
     )
+    changed = sorted({str(p.dtype) for p in model.parameters()} - {"torch.float32"})
+    checks.check(
+        not changed, f"after {call} the model's parameters are {changed}; expected them left in float32.",
+        "Don't cast the model or x yourself: run the float32 model inside torch.autocast, which picks each op's "
+        "precision.",
+    )
 
 
 @pytest.mark.kata("amp_train_step")

@@ -51,13 +51,20 @@ def test_best_device_picks_mps_without_cuda(impl, monkeypatch):
 @pytest.mark.kata("to_device")
 @pytest.mark.points(1)
 def test_to_device_moves_a_dict_of_tensors(impl):
-    batch = {"x": torch.randn(2, 3), "y": torch.arange(2)}
-    moved = checks.call("to_device({'x': ..., 'y': ...}, 'meta')", impl.to_device, batch, "meta")
+    batch = {"x": torch.randn(2, 3), "y": torch.arange(2), "pair": (torch.ones(2), "label")}
+    moved = checks.call("to_device({'x': ..., 'y': ..., 'pair': (...)}, 'meta')", impl.to_device, batch, "meta")
     checks.check(
-        type(moved) is dict and sorted(moved) == ["x", "y"],
-        f"to_device({{'x': ..., 'y': ...}}, 'meta') returned {checks.describe(moved)}; expected a dict with keys x, y.",
+        type(moved) is dict and sorted(moved) == ["pair", "x", "y"],
+        f"to_device(batch, 'meta') returned {checks.describe(moved)}; expected a dict with keys pair, x, y.",
     )
-    for key, value in batch.items():
+    pair = moved["pair"]
+    checks.check(
+        type(pair) is tuple and len(pair) == 2 and pair[1] == "label",
+        f"to_device(batch, 'meta')['pair'] is {checks.describe(pair)}; expected the tuple (tensor on meta, 'label').",
+        "Rebuild each container with its own type (a tuple stays a tuple); other values stay as they are.",
+    )
+    checks.device(pair[0], "meta", "to_device(batch, 'meta')['pair'][0]")
+    for key, value in (("x", batch["x"]), ("y", batch["y"])):
         call = f"to_device(batch, 'meta')[{key!r}]"
         checks.device(moved[key], "meta", call, "Keep the tensor that .to(device) returns: it does not move in place.")
         checks.shape(moved[key], value.shape, call)

@@ -50,6 +50,23 @@ def test_swish_default_is_silu(impl):
     )
 
 
+@pytest.mark.kata("Swish")
+@pytest.mark.points(1)
+def test_swish_learnable_beta(impl):
+    layer = checks.call("Swish(2.0, learnable=True)", impl.Swish, 2.0, True)
+    params = list(layer.parameters())
+    checks.check(
+        len(params) == 1 and params[0].numel() == 1,
+        f"Swish(2.0, learnable=True) has {len(params)} parameters; expected one, the scalar beta.",
+        "With learnable=True keep beta as nn.Parameter(torch.tensor(float(beta))).",
+    )
+    fixed = checks.call("Swish(2.0)", impl.Swish, 2.0)
+    checks.check(not list(fixed.parameters()), "Swish(2.0) has parameters; expected none when learnable=False.")
+    x = torch.linspace(-3, 3, 7)
+    checks.close(checks.call("Swish(2.0, learnable=True)(x)", layer, x), x * torch.sigmoid(2 * x),
+                 "Swish(2.0, learnable=True)(x) with x = linspace(-3, 3, 7)", "x * sigmoid(beta * x).")
+
+
 @pytest.mark.kata("MyDropout")
 @pytest.mark.points(1)
 def test_my_dropout_is_the_identity_in_eval_mode(impl):

@@ -110,6 +110,21 @@ def _compare_with_torch(impl_factory, torch_factory, call: str, hint: str) -> No
         checks.close(got, want, f"{call}: parameter {index} after 3 steps", hint, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.kata("bce_with_logits")
+@pytest.mark.points(1)
+def test_bce_with_logits_is_stable_for_large_logits(impl):
+    logits = torch.tensor([200.0, -200.0, 50.0, -50.0])
+    target = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    call = "bce_with_logits(logits, target) with logits = [200, -200, 50, -50], target = [0, 1, 1, 0]"
+    with _no_builtin("bce"):
+        out = checks.call(call, impl.bce_with_logits, logits, target)
+    checks.close(
+        out, F.binary_cross_entropy_with_logits(logits, target), call,
+        "sigmoid(200) is exactly 1 in float32 and log(1 - 1) = -inf: rewrite the loss with log(1 + exp(-x)) "
+        "computed stably.", rtol=1e-5, atol=1e-4,
+    )
+
+
 @pytest.mark.kata("SGDMomentum")
 @pytest.mark.points(1)
 def test_sgd_momentum_three_steps(impl):

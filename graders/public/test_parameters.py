@@ -37,6 +37,16 @@ def test_count_parameters_counts_a_shared_weight_once(impl):
     )
 
 
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(1)
+def test_count_parameters_trainable_only(impl):
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    model[0].weight.requires_grad_(False)
+    call = "count_parameters(Sequential(Linear(4, 6), ReLU(), Linear(6, 2)), trainable_only=True), first weight frozen"
+    count = checks.call(call, impl.count_parameters, model, trainable_only=True)
+    checks.equal(count, 6 + 6 * 2 + 2, call, "With trainable_only, count only the parameters with requires_grad=True.")
+
+
 @pytest.mark.kata("parameter_table")
 @pytest.mark.points(1)
 def test_parameter_table_of_a_linear_layer(impl):

@@ -39,6 +39,12 @@ def test_from_numpy_copy_ignores_array_writes(impl):
         "expected it to keep 0 (its own copy of the data).",
         "torch.from_numpy(a) shares a's memory; torch.tensor(a) copies it.",
     )
+    ints = np.arange(4, dtype=np.int64)
+    copied = checks.call("from_numpy_copy(a)", impl.from_numpy_copy, ints)
+    checks.close(
+        copied, torch.arange(4), "from_numpy_copy(a) with a = np.arange(4, dtype=int64)",
+        "Keep a's dtype: an int64 array gives an int64 tensor.",
+    )
 
 
 @pytest.mark.kata("flatten_batch")

@@ -113,6 +113,27 @@ def test_evaluate_returns_loss_and_accuracy(impl):
                  "Restore the previous mode at the end: model.train(was_training).")
 
 
+@pytest.mark.kata("evaluate")
+@pytest.mark.points(1)
+def test_evaluate_builds_no_graph(impl):
+    X, y = _data()
+    model = nn.Linear(3, 2)
+    graphs = []
+
+    def loss_fn(outputs, targets):
+        graphs.append(outputs.requires_grad)
+        return F.cross_entropy(outputs, targets)
+
+    call = "evaluate(model, loader, loss_fn)"
+    checks.call(call, impl.evaluate, model, DataLoader(TensorDataset(X, y), batch_size=4), loss_fn)
+    checks.check(
+        graphs and not any(graphs),
+        f"{call} gave loss_fn outputs that require grad in {sum(graphs)} of {len(graphs)} batches; expected "
+        "no autograd graph at all during evaluation.",
+        "Run the loop inside torch.no_grad().",
+    )
+
+
 @pytest.mark.kata("fit")
 @pytest.mark.points(1)
 def test_fit_returns_history(impl):
