@@ -134,7 +134,12 @@ def test_load_checkpoint_restores_the_model(impl, tmp_path):
     path = tmp_path / "checkpoint.pt"
     checks.call(
         "save_checkpoint(path, model, optimizer, epoch=4, best_loss=0.5)",
-        impl.save_checkpoint, path, saved, optimizer, 4, best_loss=0.5,
+        impl.save_checkpoint,
+        path,
+        saved,
+        optimizer,
+        4,
+        best_loss=0.5,
     )
     fresh = _small_model(1)
     call = "load_checkpoint(path, fresh_model) of save_checkpoint(path, model, optimizer, epoch=4, best_loss=0.5)"
@@ -142,7 +147,9 @@ def test_load_checkpoint_restores_the_model(impl, tmp_path):
     for (name, expected), actual in zip(saved.state_dict().items(), fresh.state_dict().values(), strict=True):
         checks.close(actual, expected, f"after load_checkpoint(path, fresh_model), entry {name!r} of the model")
     checks.equal(
-        info, {"epoch": 4, "best_loss": 0.5}, call,
+        info,
+        {"epoch": 4, "best_loss": 0.5},
+        call,
         "Return {'epoch': epoch, **extra}: each extra value under its own name, beside the epoch.",
     )
 
@@ -162,7 +169,9 @@ def test_load_checkpoint_of_a_gpu_checkpoint_on_this_machine(impl, tmp_path, mon
     checks.call(call, impl.load_checkpoint, path, fresh)
     for (name, expected), actual in zip(saved.state_dict().items(), fresh.state_dict().values(), strict=True):
         checks.close(
-            actual, expected, f"after {call}, entry {name!r} of the model",
+            actual,
+            expected,
+            f"after {call}, entry {name!r} of the model",
             "Pass map_location on: torch.load(path, map_location=map_location, weights_only=True).",
         )
 
