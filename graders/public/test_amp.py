@@ -116,6 +116,8 @@ def test_checkpointed_sequential_saves_fewer_tensors(impl):
     call = "CheckpointedSequential(Sequential(Linear, Tanh, Linear), Sequential(Linear, GELU))"
     model = checks.call(call, impl.CheckpointedSequential, *blocks)
     x = torch.randn(4, 6, requires_grad=True)
+    out = checks.call(f"{call}(x)", model, x)
+    checks.close(out, blocks[1](blocks[0](x)), f"{call}(x) with x of shape (4, 6)", "Run the blocks in order.")
     plain = _saved_tensor_count(lambda inp: blocks[1](blocks[0](inp)), x)
     checkpointed = checks.call(f"counting the tensors {call}(x) saves", _saved_tensor_count, model, x)
     checks.check(

@@ -74,6 +74,14 @@ def test_capture_activations_returns_detached_outputs(impl):
 @pytest.mark.kata("capture_activations")
 @pytest.mark.points(1)
 def test_capture_activations_removes_its_hooks_when_forward_raises(impl):
+    working = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), act=nn.Tanh()))
+    x = torch.randn(2, 4)
+    captured = checks.call("capture_activations(model, x, ['fc'])", impl.capture_activations, working, x, ["fc"])
+    checks.check(
+        isinstance(captured, dict) and list(captured) == ["fc"],
+        f"capture_activations(model, x, ['fc']) returned {checks.describe(captured)}; expected a dict with key 'fc'.",
+    )
+    checks.close(captured["fc"], working.fc(x).detach(), "capture_activations(model, x, ['fc'])['fc']")
     model = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), broken=Fails()))
     call = "capture_activations(model, x, ['fc']) where a later module's forward raises"
     error = errors.raised(lambda: impl.capture_activations(model, torch.randn(2, 4), ["fc"]))

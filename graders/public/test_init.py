@@ -128,6 +128,7 @@ def test_seeded_init_same_seed_same_weights(impl):
 @pytest.mark.points(1)
 def test_seeded_init_leaves_the_global_rng_alone(impl):
     model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    other = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
     torch.manual_seed(5)
     state = torch.get_rng_state()
     checks.call("seeded_init_(model, 42)", impl.seeded_init_, model, 42)
@@ -137,3 +138,6 @@ def test_seeded_init_leaves_the_global_rng_alone(impl):
         "draws must not depend on the call).",
         "Seed inside torch.random.fork_rng() (it restores the global state on exit), not torch.manual_seed alone.",
     )
+    checks.call("seeded_init_(other, 42)", impl.seeded_init_, other, 42)
+    for (name, a), b in zip(model.named_parameters(), other.parameters(), strict=True):
+        checks.close(b.detach(), a.detach(), f"{name} of two differently built models after seeded_init_(model, 42)")

@@ -94,6 +94,11 @@ def test_pairwise_sq_dists_makes_no_loop_over_rows(impl):
     small = (torch.randn(2, 3), torch.randn(2, 3))
     large = (torch.randn(30, 3), torch.randn(20, 3))
     call = "pairwise_sq_dists(x, y)"
+    out = checks.call(f"{call} with x (2, 3), y (2, 3)", impl.pairwise_sq_dists, *small)
+    checks.close(
+        out, ((small[0][:, None, :] - small[1][None, :, :]) ** 2).sum(-1), f"{call} with x (2, 3), y (2, 3)",
+        "No loop earns nothing without the right distances.", rtol=1e-4, atol=1e-5,
+    )
     few = checks.call(f"{call} with x (2, 3), y (2, 3)", counting.torch_calls, impl.pairwise_sq_dists, *small)
     many = checks.call(f"{call} with x (30, 3), y (20, 3)", counting.torch_calls, impl.pairwise_sq_dists, *large)
     checks.check(
