@@ -97,7 +97,10 @@ class _KataReporter:
 
         found = kata_of(item)
         if found is not None:
-            _send(self.fd, {"t": "start", "chapter": chapter_of(Path(str(item.path))), "kata": found[0]})
+            marker = item.get_closest_marker("timeout")  # a check that declares its own limit (the capstone)
+            seconds = float(marker.args[0]) if marker is not None and marker.args else None
+            _send(self.fd, {"t": "start", "chapter": chapter_of(Path(str(item.path))), "kata": found[0],
+                            "seconds": seconds})
 
     def pytest_runtest_logfinish(self) -> None:
         _send(self.fd, {"t": "end"})
@@ -177,6 +180,7 @@ class CheckRun:
     fd: int = -1
     buffer: bytes = b""
     running: tuple[str, str] | None = None
+    running_seconds: float = 0.0  # the running test's limit: its own timeout marker, else limits.test_seconds
     progress_at: float = 0.0
     error: str = ""
 
@@ -263,6 +267,7 @@ class CheckRun:
         for frame in frames:
             if frame["t"] in ("start", "end"):
                 self.running = (frame["chapter"], frame["kata"]) if frame["t"] == "start" else None
+                self.running_seconds = frame.get("seconds") or self.limits.test_seconds
                 self.progress_at = time.monotonic()
             elif frame["t"] == "done":
                 for data in frame["statuses"]:
@@ -293,7 +298,7 @@ class CheckRun:
         now = time.monotonic()
         if self.running is None:
             return now > self.progress_at + STARTUP_SECONDS
-        return self.limits.test_seconds > 0 and now > self.progress_at + self.limits.test_seconds + GRACE_SECONDS
+        return self.limits.test_seconds > 0 and now > self.progress_at + self.running_seconds + GRACE_SECONDS
 
     def _blame(self, message: str) -> None:
         """The kata that was running fails with ``message``; the katas not reached are checked again."""

@@ -18,6 +18,9 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from torchkata import checks
 
+# train_digits may take up to 30 s (its docstring); a check of it stops at twice that.
+TRAINING_SECONDS = 60
+
 
 def _is_float(value):
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
@@ -205,6 +208,7 @@ def _device_of(model):
 
 @pytest.mark.kata("train_digits")
 @pytest.mark.points(1)
+@pytest.mark.timeout(TRAINING_SECONDS)  # the capstone trains for seconds: the usual per-check limit is too short
 def test_train_digits_returns_a_digit_classifier(impl):
     result = checks.call("train_digits()", impl.train_digits)
     checks.check(
