@@ -169,10 +169,10 @@ def test_check_shows_public_points_beside_the_full_points(tmp_path: Path, monkey
     write_kata(root, "MLP", MLP_DONE)
     status, out, _ = run_cli(capsys, "check", "MLP")
     assert status == 0
-    assert re.search(r"public checks pass\s+MLP\s+2/2 of \d+", out), out
+    assert re.search(r"public checks pass\s+MLP\s+3/3 of \d+", out), out
     assert "points in all with the hidden checks" in out and "done" not in out
     status, out, _ = run_cli(capsys, "list")
-    assert "in all" in out and re.search(r"^\s+MLP\s+public checks pass\s+2/2\s+\d+$", out, re.M), out
+    assert "in all" in out and re.search(r"^\s+MLP\s+public checks pass\s+3/3\s+\d+$", out, re.M), out
 
 
 # watch
