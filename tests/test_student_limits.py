@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHAPTERS, PROJECT, engine_env
+from tests.conftest import CHAPTERS, PROJECT, engine_env, like_a_terminal
 from tests.test_student_loop import MLP_DONE, WatchProcess, kata_row, make_course, run_cli, write_kata
 from torchkata.checks import describe
 from torchkata.messages import failure_message
@@ -124,6 +124,7 @@ def test_check_ctrl_c_says_it_was_interrupted(course: Path) -> None:
         text=True,
         env=engine_env(),
         start_new_session=True,
+        preexec_fn=like_a_terminal,
     )
     try:
         deadline = time.monotonic() + 120

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHAPTERS, PROJECT, engine_env
+from tests.conftest import CHAPTERS, PROJECT, engine_env, like_a_terminal
 from torchkata import student_checks
 from torchkata.catalog import find_kata
 from torchkata.cli import main
@@ -356,7 +356,7 @@ class WatchProcess:
     def __init__(self, root: Path, *args: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "torchkata", "watch", *args], cwd=root, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=like_a_terminal,
             env=engine_env(COLUMNS="120"),
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
