@@ -23,10 +23,9 @@ def autocast_forward(
     Any batch size works, 0 too.
     """
     ### BEGIN SOLUTION
-    # TODO: raise TypeError unless device_type is a str, and ValueError naming dtype unless it is
-    #   torch.float16 or torch.bfloat16; then call the model inside
-    #   `with torch.autocast(device_type=device_type, dtype=dtype):`. Don't cast the model or x
-    #   yourself: autocast chooses the precision op by op (matmuls low, losses and reductions float32).
+    # TODO: raise TypeError unless device_type is a str and ValueError naming dtype unless it is
+    #   float16 or bfloat16; return the model's output computed under autocast, letting autocast
+    #   choose each op's precision (never cast the model or x yourself).
     if not isinstance(device_type, str):
         raise TypeError(f"device_type must be a str such as 'cpu' or 'cuda', got {device_type!r}")
     if dtype not in LOW_PRECISION_DTYPES:
@@ -54,12 +53,11 @@ def amp_train_step(
     scaler.step skips the update and scaler.update lowers the scale; the loss is returned all the same.
     """
     ### BEGIN SOLUTION
-    # TODO: raise ValueError naming max_norm unless it is None or > 0. Compute
-    #   loss = loss_fn(model(x), y) under torch.autocast(device_type=x.device.type); then
-    #   scaler.scale(loss).backward(). To clip, first scaler.unscale_(optimizer) so the gradients
-    #   are in true units, then nn.utils.clip_grad_norm_(model.parameters(), max_norm).
-    #   scaler.step(optimizer) (it skips the step when a gradient is inf/NaN), scaler.update(),
-    #   optimizer.zero_grad(), and return loss.item().
+    # TODO: raise ValueError naming max_norm unless it is None or > 0. One step with the scaler:
+    #   forward under autocast, backward of the scaled loss, gradients unscaled before any
+    #   clipping to max_norm, the step through the scaler (it skips steps with inf/NaN
+    #   gradients), the scale updated, the gradients cleared; return the unscaled loss as a
+    #   float.
     if max_norm is not None and not max_norm > 0:
         raise ValueError(f"max_norm must be None or a positive number, got {max_norm!r}")
     with torch.autocast(device_type=x.device.type):
@@ -87,8 +85,8 @@ class CheckpointedSequential(nn.Module):
     def __init__(self, *blocks: nn.Module) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: raise TypeError naming blocks when one is not an nn.Module; keep the blocks in an
-        #   nn.ModuleList so their parameters are registered (a Python list would hide them).
+        # TODO: raise TypeError naming blocks when one is not an nn.Module; keep the blocks
+        #   registered as submodules, in order.
         if not all(isinstance(block, nn.Module) for block in blocks):
             raise TypeError("blocks must all be nn.Module instances")
         self.blocks = nn.ModuleList(blocks)
@@ -96,9 +94,9 @@ class CheckpointedSequential(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: pass x through every block with torch.utils.checkpoint.checkpoint(block, x,
-        #   use_reentrant=False): the block's inner activations are not kept but recomputed in
-        #   backward (use_reentrant=False also gives parameters gradients when x needs none).
+        # TODO: return the blocks applied in order, each block's inner activations recomputed in
+        #   backward instead of kept (non-reentrant checkpointing, so parameters get gradients
+        #   even when x needs none).
         for block in self.blocks:
             x = checkpoint(block, x, use_reentrant=False)
         return x
@@ -113,9 +111,8 @@ def param_bytes(model: nn.Module) -> dict[torch.dtype, int]:
     be an nn.Module (TypeError otherwise, e.g. for a state_dict).
     """
     ### BEGIN SOLUTION
-    # TODO: raise TypeError naming model unless it is an nn.Module. Walk model.parameters() and
-    #   model.buffers() (both already skip shared duplicates) and add t.numel() * t.element_size()
-    #   to a dict keyed by t.dtype.
+    # TODO: raise TypeError naming model unless it is an nn.Module; return {dtype: bytes} over the
+    #   parameters and buffers, each shared tensor counted once.
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     totals: dict[torch.dtype, int] = {}

@@ -26,9 +26,9 @@ def grad(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     """
     _require_input(f, x)
     ### BEGIN SOLUTION
-    # TODO: evaluate f on a fresh leaf (x.detach().requires_grad_()) under torch.enable_grad(),
-    #   then take torch.autograd.grad(output, leaf): unlike .backward() it returns the gradient
-    #   and writes nothing into x.grad. A non-scalar output is a ValueError naming f.
+    # TODO: return df/dx of the scalar f at x, with x's shape and dtype, leaving x as it was
+    #   (values, requires_grad, .grad) and working under torch.no_grad() too. An f that ignores
+    #   x gives zeros; an f returning more than one value is a ValueError naming f.
     leaf = x.detach().requires_grad_(True)
     with torch.enable_grad():
         output = f(leaf)
@@ -50,9 +50,8 @@ def second_derivative(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     """
     _require_input(f, x)
     ### BEGIN SOLUTION
-    # TODO: differentiate twice. First torch.autograd.grad(f(leaf).sum(), leaf, create_graph=True):
-    #   create_graph keeps the first derivative differentiable. Then differentiate its .sum()
-    #   with respect to the same leaf (elementwise f makes the sums separate the entries).
+    # TODO: return d2f/dx2 at every entry of x for an elementwise f, by differentiating twice with
+    #   autograd; x is left as it was, and an f whose second derivative vanishes gives zeros.
     leaf = x.detach().requires_grad_(True)
     with torch.enable_grad():
         output = f(leaf)
@@ -77,9 +76,9 @@ def jacobian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 1:
         raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
     ### BEGIN SOLUTION
-    # TODO: row i is the gradient of output[i]: call torch.autograd.grad(output[i], leaf,
-    #   retain_graph=True) for each i (the graph is reused) and torch.stack the rows.
-    #   torch.autograd.functional and torch.func.jacrev/jacfwd are off limits here.
+    # TODO: return the (m, n) Jacobian of f at x, one row per output, each row the gradient of that
+    #   output with autograd; a row whose output ignores x is zeros. torch.autograd.functional
+    #   and torch.func are off limits here.
     leaf = x.detach().requires_grad_(True)
     with torch.enable_grad():
         output = f(leaf).reshape(-1)
@@ -104,10 +103,9 @@ def hessian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 1:
         raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
     ### BEGIN SOLUTION
-    # TODO: the Hessian is the Jacobian of the gradient. Take the gradient with
-    #   torch.autograd.grad(f(leaf), leaf, create_graph=True) so it stays differentiable, then
-    #   differentiate each of its entries again (your jacobian does exactly that).
-    #   torch.autograd.functional and torch.func.hessian are off limits here.
+    # TODO: return the (n, n) matrix of second derivatives of the scalar f at x: the Jacobian of the
+    #   gradient, with the gradient kept differentiable. torch.autograd.functional and
+    #   torch.func are off limits here.
     def gradient(point: torch.Tensor) -> torch.Tensor:
         output = f(point)
         if not output.requires_grad:
@@ -128,8 +126,7 @@ class Square(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: keep x for the backward pass (ctx.save_for_backward) and return x * x as a new
-        #   tensor (changing x in place would corrupt what backward needs).
+        # TODO: return x * x as a new tensor (x unchanged) and keep what backward will need.
         ctx.save_for_backward(x)
         return x * x
         ### END SOLUTION
@@ -137,7 +134,8 @@ class Square(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: chain rule: the upstream grad_output times d(x^2)/dx, with x from ctx.saved_tensors.
+        # TODO: return the gradient with respect to x: the upstream grad_output times the derivative
+        #   of x^2, computed so it can be differentiated again.
         (x,) = ctx.saved_tensors
         return grad_output * 2 * x
         ### END SOLUTION
@@ -153,7 +151,8 @@ class Swish(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: save x for backward and return x * torch.sigmoid(x), without modifying x.
+        # TODO: return x * sigmoid(x) as a new tensor (x unchanged) and keep what backward will
+        #   need.
         ctx.save_for_backward(x)
         return x * torch.sigmoid(x)
         ### END SOLUTION
@@ -161,8 +160,8 @@ class Swish(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: product rule with s = sigmoid(x) and s' = s * (1 - s): d/dx = s + x * s',
-        #   multiplied by grad_output.
+        # TODO: return grad_output times the derivative of x * sigmoid(x): both terms of the product
+        #   rule.
         (x,) = ctx.saved_tensors
         s = torch.sigmoid(x)
         return grad_output * (s + x * s * (1 - s))
@@ -179,15 +178,16 @@ class StraightThroughRound(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: return torch.round(x) (a new tensor).
+        # TODO: return x rounded to the nearest whole number (halves to even), as a new tensor of
+        #   x's dtype.
         return torch.round(x)
         ### END SOLUTION
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: pretend the forward pass was the identity: pass grad_output through unchanged
-        #   (the true derivative of round is 0 almost everywhere and would stop all learning).
+        # TODO: pass the gradient through as if the forward pass were the identity (the true
+        #   derivative of rounding is 0 almost everywhere and would stop all learning).
         return grad_output
         ### END SOLUTION
 
@@ -218,10 +218,10 @@ def accumulated_grads(
     if micro_batches > len(x):
         raise ValueError(f"micro_batches must be at most the batch size {len(x)}, got {micro_batches}")
     ### BEGIN SOLUTION
-    # TODO: clear old gradients (model.zero_grad()), split x and y along dim 0 into micro_batches
-    #   slices (torch.tensor_split), and call backward() on each slice's loss scaled by its share
-    #   of the batch, len(x_part) / len(x): .grad accumulates, so the sum equals the mean-loss
-    #   gradient of the whole batch. Return copies of the .grad (zeros where a parameter has none).
+    # TODO: return the gradient of the whole batch's mean loss, {parameter name: new tensor},
+    #   computed by backward over micro_batches consecutive slices, each slice's loss weighted
+    #   by its share of the batch; gradients already in .grad are ignored, and a parameter that
+    #   gets no gradient gives zeros.
     model.zero_grad(set_to_none=True)
     total = len(x)
     for x_part, y_part in zip(x.tensor_split(micro_batches), y.tensor_split(micro_batches), strict=True):
@@ -247,10 +247,9 @@ def sgd_step_(params: Iterable[torch.Tensor], lr: float) -> None:
     if lr < 0:
         raise ValueError(f"lr must be non-negative, got {lr}")
     ### BEGIN SOLUTION
-    # TODO: under torch.no_grad() (so autograd does not record the update), change each tensor
-    #   in place with p.sub_(lr * p.grad) or p.add_(p.grad, alpha=-lr), skipping those whose
-    #   .grad is None; then zero the gradients (p.grad.zero_() or p.grad = None) so the next
-    #   backward() does not add onto them.
+    # TODO: update every tensor that has a .grad in place, p -= lr * p.grad, without autograd
+    #   recording it (same object and storage, still a leaf), then zero its gradient; a tensor
+    #   without .grad is left alone.
     with torch.no_grad():
         for p in params:
             if p.grad is not None:

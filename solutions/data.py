@@ -33,8 +33,8 @@ class PairDataset(Dataset):
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         ### BEGIN SOLUTION
-        # TODO: keep X, y and transform; raise ValueError (naming X and y) when len(X) != len(y).
-        #   Do not apply the transform here: a random augmentation must differ at every read.
+        # TODO: keep X, y and transform, and raise ValueError naming X and y when their lengths
+        #   differ. Apply nothing yet: a random augmentation must differ at every read.
         if len(X) != len(y):
             raise ValueError(f"X and y must have the same length, got len(X)={len(X)} and len(y)={len(y)}")
         self.X = X
@@ -44,13 +44,14 @@ class PairDataset(Dataset):
 
     def __len__(self) -> int:
         ### BEGIN SOLUTION
-        # TODO: the number of samples.
+        # TODO: return the number of samples.
         return len(self.X)
         ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         ### BEGIN SOLUTION
-        # TODO: return (x, y) for this index, with self.transform applied to x only (when set).
+        # TODO: return (x, y) for this index, with the transform (when set) applied to x only, at
+        #   every read.
         x = self.X[index]
         if self.transform is not None:
             x = self.transform(x)
@@ -70,8 +71,8 @@ class WindowDataset(Dataset):
 
     def __init__(self, series: torch.Tensor, window: int, horizon: int = 1) -> None:
         ### BEGIN SOLUTION
-        # TODO: validate window >= 1, horizon >= 1 and len(series) >= window + horizon (ValueError
-        #   naming the argument), then keep the three values.
+        # TODO: raise ValueError naming the argument unless window >= 1, horizon >= 1 and the series
+        #   holds at least window + horizon steps; keep the three values.
         if window < 1:
             raise ValueError(f"window must be at least 1, got {window}")
         if horizon < 1:
@@ -87,14 +88,14 @@ class WindowDataset(Dataset):
 
     def __len__(self) -> int:
         ### BEGIN SOLUTION
-        # TODO: how many start positions leave room for a full window AND a full horizon?
+        # TODO: return how many start positions leave room for a full window AND a full horizon.
         return len(self.series) - self.window - self.horizon + 1
         ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         ### BEGIN SOLUTION
-        # TODO: raise IndexError past the end (so no short window slips out), then slice the
-        #   input window and the target that starts right after it.
+        # TODO: return (the window starting at index, the horizon steps right after it); an index
+        #   past the end raises IndexError, so no short window slips out.
         start = _check_index(index, len(self))
         split = start + self.window
         return self.series[start:split], self.series[split : split + self.horizon]
@@ -113,9 +114,9 @@ class CharDataset(Dataset):
 
     def __init__(self, text: str, seq_len: int) -> None:
         ### BEGIN SOLUTION
-        # TODO: build the vocabulary from sorted(set(text)), the stoi dict and its inverse itos,
-        #   and the whole text encoded once as an int64 tensor. seq_len must be at least 1 and
-        #   shorter than the text (ValueError naming seq_len).
+        # TODO: build the vocabulary (the sorted unique characters) as itos and its inverse stoi,
+        #   and encode the whole text once as int64 ids; seq_len must be at least 1 and shorter
+        #   than the text (ValueError naming seq_len).
         if seq_len < 1 or seq_len >= len(text):
             raise ValueError(f"seq_len must be between 1 and len(text) - 1 = {len(text) - 1}, got {seq_len}")
         self.seq_len = seq_len
@@ -126,13 +127,15 @@ class CharDataset(Dataset):
 
     def __len__(self) -> int:
         ### BEGIN SOLUTION
-        # TODO: every start position with seq_len + 1 characters after it (input plus one target).
+        # TODO: return how many start positions have seq_len + 1 characters from there on (the input
+        #   plus one target).
         return len(self.ids) - self.seq_len
         ### END SOLUTION
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         ### BEGIN SOLUTION
-        # TODO: x = ids[i : i + seq_len] and y = ids[i + 1 : i + seq_len + 1] (IndexError past the end).
+        # TODO: return (x, y): seq_len ids from index on, and the same span shifted by one
+        #   character; IndexError past the end.
         start = _check_index(index, len(self))
         chunk = self.ids[start : start + self.seq_len + 1]
         return chunk[:-1], chunk[1:]
@@ -151,9 +154,8 @@ def pad_collate(
     order of ``batch``. The sequences are left as they are. An empty batch raises ValueError.
     """
     ### BEGIN SOLUTION
-    # TODO: torch.nn.utils.rnn.pad_sequence(..., batch_first=True, padding_value=pad_value) pads
-    #   the sequences; the lengths are the original len() of each one as an int64 tensor, and
-    #   the labels stack into one tensor (torch.as_tensor works for ints and 0-d tensors).
+    # TODO: return (the sequences padded with pad_value to the longest, batch first, (B, T_max,
+    #   ...); each sequence's own length as int64 (B,); the labels as one (B,) tensor).
     if len(batch) == 0:
         raise ValueError("batch must hold at least one (sequence, label) item")
     sequences = [sequence for sequence, _ in batch]
@@ -180,10 +182,9 @@ def balanced_loader(
     labels/dataset length mismatch raises ValueError; ``labels`` is left as it is.
     """
     ### BEGIN SOLUTION
-    # TODO: count each class (torch.bincount), give every SAMPLE the weight 1 / count[its label],
-    #   and pass those weights to torch.utils.data.WeightedRandomSampler(weights,
-    #   num_samples=len(dataset), replacement=True, generator=generator); then a DataLoader with
-    #   sampler=... (no shuffle).
+    # TODO: return a DataLoader whose sampler draws len(dataset) samples per epoch, with
+    #   replacement, so every class is drawn about equally often however rare (each SAMPLE
+    #   weighted by the inverse of its class count), using generator for its draws.
     labels = torch.as_tensor(labels)
     if len(labels) != len(dataset):
         raise ValueError(f"labels has {len(labels)} entries but dataset has {len(dataset)} samples")
@@ -207,9 +208,9 @@ class MemmapDataset(Dataset):
 
     def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
         ### BEGIN SOLUTION
-        # TODO: open the file with np.memmap(path, dtype=dtype, mode="r", shape=shape) (nothing is
-        #   read yet) after checking that its size in bytes is prod(shape) * itemsize. Never
-        #   np.fromfile/np.load or np.array(the memmap) here: that reads the whole file.
+        # TODO: check that the file holds exactly prod(shape) items of dtype (ValueError otherwise)
+        #   and map it without reading it: rows are read only when asked for, never the whole
+        #   file.
         shape = tuple(shape)
         expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
         size = os.path.getsize(path)
@@ -220,14 +221,13 @@ class MemmapDataset(Dataset):
 
     def __len__(self) -> int:
         ### BEGIN SOLUTION
-        # TODO: the number of rows, shape[0].
+        # TODO: return the number of rows.
         return self.array.shape[0]
         ### END SOLUTION
 
     def __getitem__(self, index: int) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: copy just this row out of the memmap (np.array(self.array[i])) and turn it into a
-        #   tensor with torch.from_numpy.
+        # TODO: return row index as a tensor that owns a copy of just that row.
         return torch.from_numpy(np.array(self.array[index]))
         ### END SOLUTION
 
@@ -241,10 +241,8 @@ def seeded_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int
     (torch, NumPy, random) are left untouched, also while the loader is iterated.
     """
     ### BEGIN SOLUTION
-    # TODO: a torch.Generator seeded with seed, passed as DataLoader(..., shuffle=True,
-    #   generator=..., num_workers=num_workers). The loader draws each worker's base seed from that
-    #   generator and seeds the worker's torch, random and NumPy from it, so never seed workers with
-    #   the same constant, and never call torch.manual_seed (it changes everyone's random numbers).
+    # TODO: return a shuffling DataLoader whose order depends only on seed (workers seeded from it
+    #   too), without touching the global random state.
     generator = torch.Generator()
     generator.manual_seed(seed)
     return DataLoader(dataset, batch_size=batch_size, shuffle=True, num_workers=num_workers, generator=generator)

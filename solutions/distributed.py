@@ -25,10 +25,10 @@ def shard_indices(n: int, rank: int, world_size: int) -> list[int]:
     otherwise) with n >= 0, world_size >= 1 and 0 <= rank < world_size (ValueError naming the argument otherwise).
     """
     ### BEGIN SOLUTION
-    # TODO: validate (n >= 0, world_size >= 1, 0 <= rank < world_size; ValueError naming the argument).
-    #   Pad range(n) to the next multiple of world_size by wrapping around to its start (index i of the
-    #   padded list is i % n, even when n < world_size), then give rank every world_size-th index
-    #   starting at rank: interleaved, as DistributedSampler does, not contiguous blocks.
+    # TODO: raise ValueError naming the argument unless n >= 0, world_size >= 1 and 0 <= rank <
+    #   world_size; return the indices this rank reads, as DistributedSampler(shuffle=False)
+    #   hands them out: interleaved, padded by wrapping to the start so every rank gets the same
+    #   count.
     n = _check_int(n, "n", 0)
     world_size = _check_int(world_size, "world_size", 1)
     rank = _check_int(rank, "rank", 0)
@@ -50,10 +50,9 @@ def average_gradients_(model: nn.Module) -> None:
     that is not an nn.Module is a TypeError naming model.
     """
     ### BEGIN SOLUTION
-    # TODO: for every parameter whose .grad is not None: dist.all_reduce(p.grad, op=dist.ReduceOp.SUM)
-    #   (every rank must make the same calls in the same order), then divide it by
-    #   dist.get_world_size(): all_reduce sums, and the step needs the mean. A model that is not an
-    #   nn.Module is a TypeError naming model.
+    # TODO: raise TypeError naming model unless it is an nn.Module; replace every existing .grad, in
+    #   place, by its mean over all ranks (every rank makes the same collective calls in the
+    #   same order).
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     world_size = dist.get_world_size()
@@ -82,10 +81,9 @@ def ddp_train_step(
     its share as a Python float. A batch whose length is not a multiple of world_size is a ValueError naming batch.
     """
     ### BEGIN SOLUTION
-    # TODO: split the batch into world_size equal shares (ValueError naming batch if its length is not a
-    #   multiple) and take this rank's share. optimizer.zero_grad(), loss_fn on the share, backward, then
-    #   average_gradients_(model) BEFORE optimizer.step(): the mean of the per-share mean gradients is
-    #   the full-batch gradient, and every rank then takes the same step.
+    # TODO: raise ValueError naming batch unless it splits into world_size equal shares; train one
+    #   step on this rank's share so that every rank ends with the same parameters as one
+    #   process stepping on the whole batch; return this rank's loss as a float.
     inputs, targets = batch
     if len(inputs) % world_size:
         raise ValueError(f"batch of {len(inputs)} items cannot be split evenly over {world_size} ranks")

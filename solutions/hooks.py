@@ -19,10 +19,9 @@ def capture_activations(model: nn.Module, x: torch.Tensor, names: Iterable[str])
     propagates); the model's own hooks and the train/eval mode of every submodule are left as they were.
     """
     ### BEGIN SOLUTION
-    # TODO: look the names up in dict(model.named_modules()) (ValueError for unknown ones),
-    #   register_forward_hook on each module with a hook that stores output.detach().clone()
-    #   (clone: a later in-place op such as ReLU(inplace=True) would change a plain detach), run
-    #   model(x) inside try, and call handle.remove() on every handle in finally.
+    # TODO: return {name: a detached copy of that submodule's output} for the named submodules
+    #   (ValueError for an unknown name), from one forward of x; no hook is left behind, also
+    #   when forward raises.
     names = list(names)
     modules = dict(model.named_modules())
     unknown = [name for name in names if name not in modules]
@@ -56,8 +55,8 @@ def gradient_flow(model: nn.Module, loss: torch.Tensor) -> dict[str, float]:
     gradients already in .grad are added to, not replaced, and every .grad stays filled afterwards.
     """
     ### BEGIN SOLUTION
-    # TODO: loss.backward(), then for each (name, p) in model.named_parameters() whose p.grad is
-    #   not None, the float of p.grad's L2 norm (torch.linalg.vector_norm(...).item()).
+    # TODO: backpropagate loss and return {parameter name: the L2 norm of its gradient as a float}
+    #   for every parameter that received one.
     loss.backward()
     return {
         name: torch.linalg.vector_norm(p.grad).item()
@@ -82,17 +81,15 @@ class NaNGuard:
 
     def __init__(self, model: nn.Module) -> None:
         ### BEGIN SOLUTION
-        # TODO: keep the model and an empty list for the hook handles; register nothing yet.
+        # TODO: keep the model; register nothing yet.
         self.model = model
         self.handles: list[RemovableHandle] = []
         ### END SOLUTION
 
     def __enter__(self) -> "NaNGuard":
         ### BEGIN SOLUTION
-        # TODO: register_forward_hook on every module of model.named_modules() (containers too: a
-        #   module's own forward may create the NaN). Forward hooks of children fire before their
-        #   parent's, so raising in the first hook that sees a non-finite output (torch.isfinite)
-        #   names the first offending module. Return self.
+        # TODO: watch the output of every module (containers too) during forward, so the first
+        #   module to produce a NaN or Inf is the one named; return self.
         for name, module in self.model.named_modules():
             self.handles.append(module.register_forward_hook(self._check_for(name or type(module).__name__)))
         return self
@@ -105,7 +102,7 @@ class NaNGuard:
         traceback: TracebackType | None,
     ) -> bool:
         ### BEGIN SOLUTION
-        # TODO: remove every handle (whether or not the block raised) and return False so that
+        # TODO: remove everything __enter__ registered, whether or not the block raised, and let
         #   exceptions propagate.
         for handle in self.handles:
             handle.remove()
@@ -116,9 +113,8 @@ class NaNGuard:
     @staticmethod
     def _check_for(name: str):
         ### BEGIN SOLUTION
-        # TODO: return a forward hook (module, inputs, output) that raises RuntimeError naming
-        #   `name` when a floating-point output tensor is not all finite (the output may be a
-        #   tuple or list: look at every tensor in it).
+        # TODO: return a forward hook that raises RuntimeError naming `name` when any floating-point
+        #   tensor in the output (a tuple or list holds several) is not all finite.
         def check(module: nn.Module, inputs: tuple, output: object) -> None:
             outputs = output if isinstance(output, tuple | list) else (output,)
             for tensor in outputs:
@@ -140,10 +136,8 @@ def shape_trace(model: nn.Module, x: torch.Tensor) -> list[tuple[str, str, tuple
     raises (its error propagates); the modes and gradient mode are left as they were.
     """
     ### BEGIN SOLUTION
-    # TODO: register_forward_hook on each module of model.named_modules() without children
-    #   (next(module.children(), None) is None); the hook appends (name, type(module).__name__,
-    #   tuple(output.shape)) to a list. Run model(x) under torch.no_grad() inside try, remove the
-    #   handles in finally, return the list.
+    # TODO: return (qualified name, class name, output shape) for every call of a leaf module (no
+    #   children), in call order, from one forward without a graph; no hook is left behind.
     trace: list[tuple[str, str, tuple[int, ...]]] = []
 
     def hook_for(name: str):
@@ -174,8 +168,9 @@ def clamp_grad_(param: torch.Tensor, limit: float) -> RemovableHandle:
     are untouched. handle.remove() restores plain gradients. limit must be > 0 (ValueError for 0 or less).
     """
     ### BEGIN SOLUTION
-    # TODO: check limit > 0, then return param.register_hook(fn) where fn returns a NEW tensor
-    #   grad.clamp(-limit, limit) (a tensor hook may not modify its argument in place).
+    # TODO: raise ValueError unless limit > 0; make every gradient reaching param clamped to
+    #   [-limit, limit] (a new tensor, not changed in place) and return the handle that undoes
+    #   it.
     if not limit > 0:
         raise ValueError(f"limit must be positive, got {limit!r}")
     return param.register_hook(lambda grad: grad.clamp(-limit, limit))

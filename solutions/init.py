@@ -13,10 +13,9 @@ def init_normal_(module: nn.Module, std: float = 0.01) -> nn.Module:
     changes. Every other module, and every buffer, keeps its values.
     """
     ### BEGIN SOLUTION
-    # TODO: a negative std raises ValueError. For every m in module.modules() that is an
-    #   nn.Linear: nn.init.normal_(m.weight, mean=0.0, std=std) and nn.init.zeros_(m.bias)
-    #   when there is a bias. nn.init changes the tensors in place; never assign a new
-    #   nn.Parameter. Return module.
+    # TODO: a negative std raises ValueError. Give every nn.Linear inside the module (the module
+    #   itself included) weights drawn from N(0, std) and zero biases, changing the existing
+    #   tensors in place (never new Parameters); return module.
     if std < 0:
         raise ValueError(f"std must be >= 0, got {std!r}")
     for m in module.modules():
@@ -35,8 +34,8 @@ def init_constant_(module: nn.Module, value: float) -> nn.Module:
     values. Returns module.
     """
     ### BEGIN SOLUTION
-    # TODO: for every nn.Linear m in module.modules(): nn.init.constant_(m.weight, value) and
-    #   nn.init.zeros_(m.bias) when there is a bias. Return module.
+    # TODO: set every nn.Linear weight inside the module to value and its bias to 0, in place;
+    #   return module.
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.constant_(m.weight, value)
@@ -56,10 +55,9 @@ def init_by_type_(model: nn.Module) -> nn.Module:
     LayerNorm, Embedding, custom modules...) keep their values.
     """
     ### BEGIN SOLUTION
-    # TODO: loop over model.modules() and branch on isinstance: nn.Linear ->
-    #   nn.init.xavier_uniform_; nn.Conv2d -> nn.init.kaiming_normal_(w, mode="fan_out",
-    #   nonlinearity="relu"); BATCH_NORMS -> nn.init.ones_(weight), nn.init.zeros_(bias).
-    #   Zero the bias of Linear and Conv2d; a layer built with bias=False has bias None.
+    # TODO: initialise in place by layer type: Linear weights Xavier uniform; Conv2d weights Kaiming
+    #   normal for ReLU with the fan-out mode; BatchNorm weight 1 and bias 0; Linear and Conv2d
+    #   biases 0 (when they have one); every other module untouched. Return model.
     for m in model.modules():
         if isinstance(m, nn.Linear):
             nn.init.xavier_uniform_(m.weight)
@@ -81,10 +79,8 @@ def my_init_(module: nn.Module) -> nn.Module:
     Biases, buffers and every other module keep their values.
     """
     ### BEGIN SOLUTION
-    # TODO: for every nn.Linear m in module.modules(): nn.init.uniform_(m.weight, -10, 10),
-    #   then, under torch.no_grad(), multiply the weight in place by the mask
-    #   (m.weight.abs() >= 5), which zeroes the small entries and keeps the large ones.
-    #   Biases keep their values.
+    # TODO: draw every nn.Linear weight from U(-10, 10), then set to 0 every entry whose magnitude
+    #   is below 5, in place; biases keep their values. Return module.
     for m in module.modules():
         if isinstance(m, nn.Linear):
             nn.init.uniform_(m.weight, -10.0, 10.0)
@@ -104,10 +100,9 @@ def seeded_init_(module: nn.Module, seed: int) -> nn.Module:
     gives. Modules without reset_parameters keep their values. Returns module.
     """
     ### BEGIN SOLUTION
-    # TODO: inside torch.random.fork_rng(devices=...) (which restores the global RNG when the
-    #   block ends; pass the CUDA device indices the module lives on, or [] on CPU), call
-    #   torch.manual_seed(seed) once, then m.reset_parameters() for every m in
-    #   module.modules() that has one.
+    # TODO: re-run every submodule's default initialisation from seed: the same seed gives the same
+    #   weights whatever the global RNG did before, and the global RNG (CPU and CUDA) is left
+    #   exactly as it was. Return module.
     devices = sorted({p.device.index or 0 for p in module.parameters() if p.is_cuda})
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)

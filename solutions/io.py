@@ -20,9 +20,9 @@ def save_tensors(path: PathLike, tensors: dict[str, torch.Tensor]) -> None:
     ``tensors`` before anything is written (a file already at ``path`` stays as it was).
     """
     ### BEGIN SOLUTION
-    # TODO: check that tensors is a dict mapping str names to torch.Tensor values (raise
-    #   TypeError naming "tensors" and the bad entry otherwise), then torch.save a plain dict
-    #   of them to path, so the names come back with the tensors.
+    # TODO: raise TypeError naming tensors and the bad entry unless tensors maps str names to
+    #   tensors; then save a plain dict of them to path, so the names come back with the
+    #   tensors.
     if not isinstance(tensors, Mapping):
         raise TypeError(f"tensors must be a dict of str -> Tensor, got {type(tensors).__name__}")
     for name, value in tensors.items():
@@ -42,8 +42,8 @@ def load_tensors(path: PathLike) -> dict[str, torch.Tensor]:
     with weights_only=True (pickle.UnpicklingError), and nothing in it runs.
     """
     ### BEGIN SOLUTION
-    # TODO: torch.load(path, weights_only=True): the safe unpickler that accepts tensors and
-    #   plain containers but refuses to run code hidden in the file.
+    # TODO: return the dict saved at path, read with the safe loader that accepts tensors and plain
+    #   containers but refuses to run code hidden in the file.
     return torch.load(path, weights_only=True)
     ### END SOLUTION
 
@@ -68,11 +68,10 @@ def save_checkpoint(
     (values, modes of every submodule).
     """
     ### BEGIN SOLUTION
-    # TODO: check epoch (a non-negative int: TypeError/ValueError naming "epoch"). Build a dict
-    #   of plain data: model.state_dict(), optimizer.state_dict(), the scheduler's state_dict()
-    #   (or None), epoch and extra. torch.save it into a temporary file in the same directory
-    #   (tempfile.mkstemp(dir=...)), then publish it with os.replace(temporary, path); if
-    #   anything fails, delete the temporary file and re-raise.
+    # TODO: raise TypeError or ValueError naming epoch unless it is a non-negative int. Save the
+    #   model's, the optimizer's and the scheduler's (or None) state_dicts, the epoch and the
+    #   extras as plain data, atomically: either the old file or the complete new one exists at
+    #   path, and a failed write leaves no temporary file behind.
     if isinstance(epoch, bool) or not isinstance(epoch, int):
         raise TypeError(f"epoch must be an int, got {type(epoch).__name__}")
     if epoch < 0:
@@ -114,9 +113,9 @@ def load_checkpoint(
     left as they were; continuing training after the load takes the same steps as never stopping.
     """
     ### BEGIN SOLUTION
-    # TODO: torch.load(path, map_location=map_location, weights_only=True), then call
-    #   load_state_dict on the model (strict, so a missing key raises), the optimizer and the
-    #   scheduler when they are given; return {"epoch": ..., **extra}.
+    # TODO: load the checkpoint safely onto map_location, restore the model strictly (a missing or
+    #   unexpected key raises), and the optimizer and scheduler when they are given; return
+    #   {'epoch': epoch, **extra}.
     checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     model.load_state_dict(checkpoint["model"])
     if optimizer is not None:
@@ -144,10 +143,9 @@ def reuse_layers_(
     with dst_model afterwards.
     """
     ### BEGIN SOLUTION
-    # TODO: select the keys of src_state_dict that start with one of the prefixes
-    #   (str.startswith accepts a tuple). Check each against dst_model.state_dict() (ValueError
-    #   naming the key when it is missing or its shape differs), then copy_ the values into the
-    #   destination tensors under torch.no_grad(), so the Parameter objects stay the same.
+    # TODO: copy, in place, the entries of src_state_dict whose keys start with one of the prefixes
+    #   into dst_model (the same Parameter objects keep the new values); a key missing from
+    #   dst_model or of another shape is a ValueError naming it. Return the keys copied.
     prefixes = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
     destination = dst_model.state_dict()
     keys = [key for key in src_state_dict if key.startswith(prefixes)]
@@ -175,10 +173,8 @@ def export_for_inference(model: nn.Module, example_input: torch.Tensor, path: Pa
     are in different modes gets each one's mode back).
     """
     ### BEGIN SOLUTION
-    # TODO: put the model in eval mode (dropout off, batch norm on its running statistics),
-    #   capture it with torch.export.export(model, (example_input,)) and write the program
-    #   with torch.export.save(program, path). Give every submodule its previous mode back
-    #   (remember each module's .training first: model.train(flag) would set them all alike).
+    # TODO: write to path a program of the model in eval mode that loads and runs without the
+    #   model's Python class; afterwards every submodule is back in its own previous mode.
     modes = [(module, module.training) for module in model.modules()]
     model.eval()
     try:

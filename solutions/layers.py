@@ -23,8 +23,8 @@ class CenteredLayer(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: subtract the mean over every entry of X (X.mean() with no dim), keeping the
-        #   result a tensor so that gradients flow through the mean too.
+        # TODO: return X minus the mean of all its entries, with gradients flowing through the mean
+        #   too.
         return X - X.mean()
         ### END SOLUTION
 
@@ -42,16 +42,15 @@ class MyLinear(nn.Module):
         _check_positive_int("in_units", in_units)
         _check_positive_int("units", units)
         ### BEGIN SOLUTION
-        # TODO: two attributes named weight, shape (in_units, units), and bias, shape (units,),
-        #   filled e.g. by torch.randn and wrapped in nn.Parameter: that registers them, so they
-        #   are trained, saved and moved with the module.
+        # TODO: two learnable parameters: weight of shape (in_units, units) and bias of shape
+        #   (units,), registered so they are trained, saved and moved with the module.
         self.weight = nn.Parameter(torch.randn(in_units, units))
         self.bias = nn.Parameter(torch.randn(units))
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: X @ self.weight + self.bias, then ReLU.
+        # TODO: return relu(X @ weight + bias).
         return torch.relu(X @ self.weight + self.bias)
         ### END SOLUTION
 
@@ -67,14 +66,14 @@ class Swish(nn.Module):
     def __init__(self, beta: float = 1.0, learnable: bool = False) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: with learnable=True keep beta as a scalar nn.Parameter (from torch.tensor);
-        #   otherwise as a plain float (or a buffer), so that the module has no parameters.
+        # TODO: keep beta: a learnable scalar parameter when learnable=True, otherwise a plain
+        #   number, so the module has no parameters.
         self.beta = nn.Parameter(torch.tensor(float(beta))) if learnable else float(beta)
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: X * torch.sigmoid(self.beta * X).
+        # TODO: return X * sigmoid(beta * X).
         return X * torch.sigmoid(self.beta * X)
         ### END SOLUTION
 
@@ -92,8 +91,8 @@ class MyDropout(nn.Module):
     def __init__(self, p: float) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: store p; raise ValueError naming p unless 0 <= p < 1 (p = 1 would drop everything
-        #   and divide by zero), TypeError if it is not a number.
+        # TODO: keep p; raise ValueError naming p unless 0 <= p < 1 (p = 1 would drop everything and
+        #   divide by zero), TypeError when it is not a number.
         if isinstance(p, bool) or not isinstance(p, int | float):
             raise TypeError(f"p must be a float, got {type(p).__name__}")
         if not 0 <= p < 1:
@@ -103,9 +102,9 @@ class MyDropout(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: in eval mode (not self.training) return X unchanged. In train mode keep each
-        #   entry where torch.rand_like(X) >= p, zero the rest, and divide by (1 - p) so the
-        #   expected value stays X. Do not modify X in place.
+        # TODO: in eval mode return X unchanged; in train mode zero each entry with probability p
+        #   and divide the kept ones by (1 - p), so the expected value stays X, without changing
+        #   X in place.
         if not self.training or self.p == 0:
             return X
         keep = torch.rand_like(X) >= self.p
@@ -129,7 +128,8 @@ class SelfAttention(nn.Module):
         super().__init__()
         _check_positive_int("d_model", d_model)
         ### BEGIN SOLUTION
-        # TODO: the query, key and value projections: nn.Linear(d_model, d_model) each.
+        # TODO: the query, key and value projections, each d_model -> d_model, and no output
+        #   projection.
         self.query = nn.Linear(d_model, d_model)
         self.key = nn.Linear(d_model, d_model)
         self.value = nn.Linear(d_model, d_model)
@@ -137,10 +137,10 @@ class SelfAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: scores = q @ k.transpose(-2, -1) / sqrt(D), shape (B, T, T); where the mask is
-        #   False set the score to -inf (scores.masked_fill(~mask, float("-inf"))); softmax over
-        #   the last dim (each query's weights sum to 1); return weights @ v.
-        #   A mask that is not bool: TypeError; not (T, T) or (B, T, T): ValueError.
+        # TODO: return softmax(q k^T / sqrt(D)) v, where the softmax over the keys makes each
+        #   query's weights sum to 1, and a False entry of the mask means that query may not
+        #   attend to that key. A mask that is not bool: TypeError; not (T, T) or (B, T, T):
+        #   ValueError.
         q, k, v = self.query(x), self.key(x), self.value(x)
         scores = q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1])
         if mask is not None:
@@ -165,15 +165,14 @@ class TensorReduction(nn.Module):
         _check_positive_int("in_features", in_features)
         _check_positive_int("out_features", out_features)
         ### BEGIN SOLUTION
-        # TODO: one parameter of shape (in_features, in_features, out_features), e.g.
-        #   torch.randn(...) / in_features.
+        # TODO: one learnable parameter W of shape (in_features, in_features, out_features).
         self.weight = nn.Parameter(torch.randn(in_features, in_features, out_features) / in_features)
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: torch.einsum with one letter per index: x_i, x_j and W[i, j, k] give y_k,
-        #   with a batch letter on x and y.
+        # TODO: return y_k = sum over i, j of W[i, j, k] x_i x_j for every x in the batch: shape (B,
+        #   out_features).
         return torch.einsum("bi,bj,ijk->bk", X, X, self.weight)
         ### END SOLUTION
 
@@ -187,8 +186,8 @@ class FourierHalf(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: torch.fft.fft(X) (along the last dim by default), then keep the first
-        #   X.shape[-1] // 2 entries of the last dim. The result is complex.
+        # TODO: return the first n // 2 discrete Fourier coefficients of X along its last dim (n its
+        #   size there), as complex numbers.
         return torch.fft.fft(X)[..., : X.shape[-1] // 2]
         ### END SOLUTION
 
@@ -205,8 +204,8 @@ class MyLayerNorm(nn.Module):
         super().__init__()
         _check_positive_int("features", features)
         ### BEGIN SOLUTION
-        # TODO: store eps; a learnable weight of ones and a learnable bias of zeros, both of
-        #   shape (features,), as nn.Parameter.
+        # TODO: keep eps, a learnable weight of ones and a learnable bias of zeros, both of shape
+        #   (features,).
         self.eps = eps
         self.weight = nn.Parameter(torch.ones(features))
         self.bias = nn.Parameter(torch.zeros(features))
@@ -214,8 +213,9 @@ class MyLayerNorm(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: mean and *population* variance (unbiased=False) over the last dim, keepdim=True;
-        #   (X - mean) / sqrt(var + eps), then * weight + bias.
+        # TODO: normalise over the last dim with the mean and the population (biased) variance, (X -
+        #   mean) / sqrt(var + eps), then scale by weight and shift by bias: the same numbers as
+        #   nn.LayerNorm.
         mean = X.mean(dim=-1, keepdim=True)
         var = X.var(dim=-1, unbiased=False, keepdim=True)
         return (X - mean) / torch.sqrt(var + self.eps) * self.weight + self.bias

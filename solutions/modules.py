@@ -17,15 +17,15 @@ class MLP(nn.Module):
     def __init__(self, in_features: int = 20, hidden: int = 256, out_features: int = 10) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: create two nn.Linear layers (in_features -> hidden, hidden -> out_features)
-        #   and store them as attributes so that nn.Module registers their parameters.
+        # TODO: build two fully connected layers, in_features -> hidden and hidden -> out_features,
+        #   registered with this module so their parameters are seen.
         self.hidden = nn.Linear(in_features, hidden)
         self.out = nn.Linear(hidden, out_features)
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: apply the hidden layer, F.relu, then the output layer. No softmax: return logits.
+        # TODO: return the logits: the hidden layer, a ReLU, then the output layer (no softmax).
         return self.out(F.relu(self.hidden(X)))
         ### END SOLUTION
 
@@ -40,15 +40,15 @@ class MySequential(nn.Module):
     def __init__(self, *modules: nn.Module) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: register each module with self.add_module(str(index), module) so that
-        #   state_dict() has keys "0.weight", "1.weight", ... and .to()/.parameters() see them.
+        # TODO: register every module as a child, in order, named by its position, so state_dict()
+        #   keys read '0.weight', '1.weight', ... and .to()/.parameters() see them.
         for index, module in enumerate(modules):
             self.add_module(str(index), module)
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: pass X through every child in registration order (self.children()).
+        # TODO: pass X through every child module in the order they were given.
         for module in self.children():
             X = module(X)
         return X
@@ -67,17 +67,16 @@ class FixedHiddenMLP(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: a constant (20, 20) random weight that gets no gradient and is not a parameter
-        #   (a plain tensor with requires_grad=False, or self.register_buffer), and one
-        #   nn.Linear(20, 20).
+        # TODO: keep a constant random (20, 20) weight that is neither a parameter nor trained, and
+        #   one linear layer 20 -> 20.
         self.register_buffer("rand_weight", torch.rand(20, 20))
         self.linear = nn.Linear(20, 20)
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: X = linear(X); X = relu(X @ rand_weight + 1); X = linear(X) (the same layer
-        #   again); then halve X while X.abs().sum() > 1; return X.sum().
+        # TODO: the linear layer, relu(X @ constant weight + 1), the same linear layer again, then
+        #   halve X while the sum of its absolute values exceeds 1; return the sum of X.
         X = self.linear(X)
         X = F.relu(X @ self.rand_weight + 1)
         X = self.linear(X)
@@ -96,15 +95,15 @@ class NestMLP(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: an nn.Sequential of Linear(20, 64), ReLU, Linear(64, 32), ReLU, and a separate
-        #   nn.Linear(32, 16) head.
+        # TODO: a nested sequential block Linear(20, 64), ReLU, Linear(64, 32), ReLU, and a separate
+        #   linear head 32 -> 16.
         self.net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 32), nn.ReLU())
         self.linear = nn.Linear(32, 16)
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: the head applied to the output of the nested Sequential.
+        # TODO: return the head applied to the nested block's output.
         return self.linear(self.net(X))
         ### END SOLUTION
 
@@ -119,14 +118,15 @@ class Parallel(nn.Module):
     def __init__(self, net1: nn.Module, net2: nn.Module) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: keep both networks as child modules (attributes).
+        # TODO: keep both networks as registered children.
         self.net1 = net1
         self.net2 = net2
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: torch.cat of both outputs along the last dimension (dim=-1), not the batch dim.
+        # TODO: return both networks' outputs on the same X, joined along the last (feature)
+        #   dimension.
         return torch.cat((self.net1(X), self.net2(X)), dim=-1)
         ### END SOLUTION
 
@@ -138,8 +138,8 @@ def make_stack(factory: Callable[[], nn.Module], n: int) -> nn.Sequential:
     blocks share parameters. n not a positive int (0, a negative number, a bool, a float): ValueError.
     """
     ### BEGIN SOLUTION
-    # TODO: call factory() once per block, so no two blocks share parameters, and wrap
-    #   them in nn.Sequential. n must be a positive int, else raise ValueError.
+    # TODO: return an nn.Sequential of n blocks, each built by its own factory() call so no two
+    #   share parameters; n not a positive int is a ValueError.
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
     return nn.Sequential(*(factory() for _ in range(n)))
@@ -173,9 +173,10 @@ class ConfigurableMLP(nn.Module):
     ) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: validate activation (one of "relu", "tanh", "gelu", else ValueError naming it),
-        #   then build the layers in a loop over hidden_sizes and keep them in an nn.Sequential
-        #   or nn.ModuleList (a plain Python list hides them from nn.Module).
+        # TODO: raise ValueError naming activation unless it is 'relu', 'tanh' or 'gelu'; then
+        #   build, per hidden size, Linear -> [BatchNorm1d when batch_norm] -> activation ->
+        #   [Dropout when dropout > 0], and a last Linear to output_size, all registered with
+        #   the module.
         if activation not in _ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}"
@@ -196,7 +197,7 @@ class ConfigurableMLP(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: run X through the layers.
+        # TODO: return the layers applied to X in order.
         return self.layers(X)
         ### END SOLUTION
 
@@ -210,13 +211,15 @@ class ResidualBlock(nn.Module):
     def __init__(self, num_channels: int) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: two nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1).
+        # TODO: two 3x3 convolutions from num_channels to num_channels that keep the height and
+        #   width.
         self.conv1 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
         self.conv2 = nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1)
         ### END SOLUTION
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: conv1, ReLU, conv2, then add the input back (the skip connection).
+        # TODO: return X + conv2(relu(conv1(X))): the correction added back onto the input (the skip
+        #   connection).
         return X + self.conv2(F.relu(self.conv1(X)))
         ### END SOLUTION

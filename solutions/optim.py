@@ -19,11 +19,10 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: f
     The logits and the target are left unchanged.
     """
     ### BEGIN SOLUTION
-    # TODO: check label_smoothing lies in [0, 1] and the shapes (ValueError naming the bad
-    #   argument). Compute log-probabilities
-    #   stably as logits - torch.logsumexp(logits, dim=1, keepdim=True) (never exp() the raw
-    #   logits), pick the true class with .gather, and mix in label_smoothing times the mean of
-    #   -log_probs over the classes. Return the mean over the batch.
+    # TODO: raise ValueError naming the bad argument unless label_smoothing lies in [0, 1] and the
+    #   shapes fit; return the mean over the batch of the cross-entropy of softmax(logits)
+    #   against target, mixed with label_smoothing times the uniform distribution's, finite for
+    #   any logits (1e4 included).
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"label_smoothing must lie in [0, 1], got {label_smoothing!r}")
     if logits.dim() != 2 or target.shape != logits.shape[:1]:
@@ -46,11 +45,9 @@ def bce_with_logits(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     and its gradient is (sigmoid(x) - y) / n everywhere, at x = 0 too (as torch's). Inputs are left unchanged.
     """
     ### BEGIN SOLUTION
-    # TODO: target must have the logits' shape (else ValueError naming target). log(sigmoid(x))
-    #   overflows to -inf for large |x|; use the identity loss = (1 - y) * x + log(1 + exp(-x)) with
-    #   log(1 + exp(-x)) computed stably as torch.logaddexp(torch.zeros_like(x), -x). (The form
-    #   max(x, 0) - x * y + log1p(exp(-|x|)) has the right values but the wrong gradient at x = 0.)
-    #   Return the mean.
+    # TODO: raise ValueError naming target unless it has the logits' shape; return the mean binary
+    #   cross-entropy of sigmoid(logits) against target, finite for any logits, with the
+    #   gradient sigmoid(x) - y everywhere (x = 0 included).
     if target.shape != logits.shape:
         raise ValueError(f"target shape {tuple(target.shape)} must equal logits shape {tuple(logits.shape)}")
     losses = (1.0 - target) * logits + torch.logaddexp(torch.zeros_like(logits), -logits)
@@ -70,9 +67,8 @@ class SGDMomentum(torch.optim.Optimizer):
 
     def __init__(self, params: ParamsT, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
         ### BEGIN SOLUTION
-        # TODO: reject negative lr, momentum or weight_decay with a ValueError naming it, then
-        #   super().__init__(params, defaults) with defaults = dict(lr=..., momentum=...,
-        #   weight_decay=...) so that every param group carries its own hyperparameters.
+        # TODO: raise ValueError naming lr, momentum or weight_decay when negative; register the
+        #   parameters so that every param group carries its own hyperparameters.
         for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -87,10 +83,10 @@ class SGDMomentum(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         ### BEGIN SOLUTION
-        # TODO: for each group and each parameter p with a grad: d = grad + weight_decay * p;
-        #   keep one momentum buffer PER PARAMETER in self.state[p] (so state_dict() saves it):
-        #   the first step it is d.clone(), later buf = momentum * buf + d; then p -= lr * buf.
-        #   Read lr, momentum and weight_decay from the group, not from self.
+        # TODO: for each parameter with a gradient, in each group (with that group's
+        #   hyperparameters): add weight_decay * p to the gradient, update that parameter's own
+        #   momentum buffer (kept in the optimizer's state, so state_dict() saves it) and step
+        #   against it, exactly as torch.optim.SGD does.
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is None:
@@ -127,9 +123,9 @@ class MyAdamW(torch.optim.Optimizer):
         weight_decay: float = 0.01,
     ) -> None:
         ### BEGIN SOLUTION
-        # TODO: validate (lr, eps, weight_decay >= 0; each beta in [0, 1)) with a ValueError
-        #   naming the argument, then super().__init__(params, defaults) with all four
-        #   hyperparameters in defaults.
+        # TODO: raise ValueError naming the argument unless lr, eps and weight_decay are >= 0 and
+        #   each beta lies in [0, 1); register the parameters with all four hyperparameters in
+        #   the defaults.
         for name, value in (("lr", lr), ("eps", eps), ("weight_decay", weight_decay)):
             if value < 0:
                 raise ValueError(f"{name} must be >= 0, got {value!r}")
@@ -146,11 +142,9 @@ class MyAdamW(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         ### BEGIN SOLUTION
-        # TODO: per parameter, in self.state[p]: a step count and zero-initialised exp_avg and
-        #   exp_avg_sq. Each step: decay first, p *= 1 - lr * weight_decay (decoupled: not added
-        #   to the gradient), then exp_avg = b1 * exp_avg + (1 - b1) * g,
-        #   exp_avg_sq = b2 * exp_avg_sq + (1 - b2) * g * g, and
-        #   p -= lr * (exp_avg / (1 - b1**t)) / (sqrt(exp_avg_sq / (1 - b2**t)) + eps).
+        # TODO: for each parameter with a gradient: shrink it directly by the decoupled weight
+        #   decay, then take the Adam step with bias-corrected running averages of g and g * g,
+        #   counted per parameter in the optimizer's state, exactly as torch.optim.AdamW does.
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -186,10 +180,9 @@ def warmup_cosine(
     min_lr is an absolute lr, the same for every group; a group whose base lr is 0 stays at 0.
     """
     ### BEGIN SOLUTION
-    # TODO: validate the arguments (ValueError naming the bad one). LambdaLR multiplies each
-    #   group's base lr by factor(t), so build one factor function per param group (min_lr is an
-    #   absolute lr: divide it by that group's base lr) and return
-    #   LambdaLR(optimizer, [one factor per group]). Use math.cos; clamp the cosine progress at 1.
+    # TODO: raise ValueError naming the bad argument; return a LambdaLR whose lr rises linearly from
+    #   0 to each group's base lr over warmup_steps steps, then follows a cosine down to min_lr
+    #   at total_steps and stays there.
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps!r}")
     if total_steps <= warmup_steps:
@@ -222,10 +215,9 @@ def clip_grad_norm_(parameters: torch.Tensor | Iterable[torch.Tensor], max_norm:
     grad); max_norm may be 0 (gradients zeroed), a negative one raises ValueError.
     """
     ### BEGIN SOLUTION
-    # TODO: max_norm < 0 is a ValueError. Turn parameters into a list once (a generator can be
-    #   read only once), collect the grads that are not None, total = L2 norm of the per-grad
-    #   norms (torch.linalg.vector_norm), coefficient = min(1, max_norm / (total + 1e-6)), and
-    #   multiply every grad in place by the SAME coefficient. Return total.
+    # TODO: raise ValueError for max_norm < 0; scale every gradient in place by one common factor so
+    #   their joint L2 norm is at most max_norm, and return that norm measured before clipping.
+    #   parameters may be a single tensor or a one-shot generator.
     if max_norm < 0:
         raise ValueError(f"max_norm must be >= 0, got {max_norm!r}")
     tensors = [parameters] if isinstance(parameters, torch.Tensor) else list(parameters)

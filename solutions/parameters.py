@@ -15,10 +15,9 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     tensors, a tensor, None) raises TypeError.
     """
     ### BEGIN SOLUTION
-    # TODO: sum p.numel() over model.parameters(), which yields every shared tensor once and
-    #   never a buffer (state_dict() would give you both mistakes); with trainable_only keep
-    #   only the p with p.requires_grad. Return a Python int; a model that is not an
-    #   nn.Module raises TypeError.
+    # TODO: return, as a Python int, how many numbers the model learns: each shared parameter
+    #   counted once, buffers never, and with trainable_only only those that require grad. A
+    #   model that is not an nn.Module raises TypeError.
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
@@ -32,8 +31,8 @@ def parameter_table(model: nn.Module) -> list[tuple[str, tuple[int, ...], int, b
     its first name, frozen parameters too, buffers never. The model is left unchanged.
     """
     ### BEGIN SOLUTION
-    # TODO: one tuple per (name, p) in model.named_parameters(): the name, the shape as a
-    #   tuple of ints, p.numel() and p.requires_grad. Buffers are not parameters.
+    # TODO: return one (name, shape as a tuple of ints, number of entries, requires_grad) tuple per
+    #   parameter, in named_parameters() order; buffers are not parameters.
     return [(name, tuple(p.shape), p.numel(), p.requires_grad) for name, p in model.named_parameters()]
     ### END SOLUTION
 
@@ -48,8 +47,8 @@ class TiedMLP(nn.Module):
     def __init__(self, dim: int = 8) -> None:
         super().__init__()
         ### BEGIN SOLUTION
-        # TODO: create three nn.Linear layers: Linear(4, dim), ONE Linear(dim, dim) that both
-        #   middle steps share, and Linear(dim, 1). dim must be a positive int, else ValueError.
+        # TODO: build Linear(4, dim), ONE Linear(dim, dim) that both middle steps share, and
+        #   Linear(dim, 1); dim not a positive int is a ValueError.
         if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
             raise ValueError(f"dim must be a positive int, got {dim!r}")
         self.first = nn.Linear(4, dim)
@@ -59,8 +58,8 @@ class TiedMLP(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         ### BEGIN SOLUTION
-        # TODO: first layer, ReLU, the shared layer, ReLU, the very same shared layer again,
-        #   ReLU, last layer. Calling one module twice is what ties the weights.
+        # TODO: first layer, ReLU, the shared layer, ReLU, the very same shared layer again, ReLU,
+        #   last layer: calling one module twice is what ties the weights.
         X = F.relu(self.first(X))
         X = F.relu(self.shared(X))
         X = F.relu(self.shared(X))
@@ -78,10 +77,9 @@ def freeze_(model: nn.Module, prefixes: Iterable[str]) -> int:
     built before sees the change.
     """
     ### BEGIN SOLUTION
-    # TODO: for each (name, p) in model.named_parameters() whose name.startswith(...) one of
-    #   the prefixes, call p.requires_grad_(False) on the Parameter itself (p.detach() and
-    #   p.data are new tensors, and a flag on the module does nothing) and count it.
-    #   A prefix that is not a str raises TypeError.
+    # TODO: switch off requires_grad on every parameter whose name starts with one of the prefixes
+    #   (on the Parameter itself) and return how many tensors you froze; a prefix that is not a
+    #   str raises TypeError.
     wanted = (prefixes,) if isinstance(prefixes, str) else tuple(prefixes)
     for prefix in wanted:
         if not isinstance(prefix, str):
@@ -103,8 +101,8 @@ def grad_norms(model: nn.Module) -> dict[str, float | None]:
     left untouched.
     """
     ### BEGIN SOLUTION
-    # TODO: a dict over model.named_parameters(): None when p.grad is None, else the float
-    #   torch.linalg.vector_norm(p.grad).item(). The norm of the gradient, not of p itself.
+    # TODO: return {name: L2 norm of that parameter's gradient as a float, or None where it has no
+    #   gradient} for every parameter: the norm of the gradient, not of the parameter.
     return {
         name: None if p.grad is None else torch.linalg.vector_norm(p.grad).item()
         for name, p in model.named_parameters()

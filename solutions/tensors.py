@@ -27,8 +27,8 @@ def from_numpy_shared(a: np.ndarray) -> torch.Tensor:
     """
     _require_array(a)
     ### BEGIN SOLUTION
-    # TODO: wrap the array without copying it: torch.from_numpy (or torch.as_tensor) keeps
-    #   a's buffer, dtype and shape. torch.tensor(a) would copy.
+    # TODO: return a tensor that reads and writes a's own memory, with a's values, dtype and shape:
+    #   no copy, so a write to either shows in the other.
     return torch.from_numpy(a)
     ### END SOLUTION
 
@@ -41,8 +41,8 @@ def from_numpy_copy(a: np.ndarray) -> torch.Tensor:
     """
     _require_array(a)
     ### BEGIN SOLUTION
-    # TODO: build a tensor that owns a fresh copy of the data, keeping a's dtype, e.g.
-    #   torch.tensor(a) or torch.from_numpy(a).clone().
+    # TODO: return a tensor with a's values, dtype and shape that owns its memory: a write to a
+    #   afterwards must not change it.
     return torch.tensor(a)
     ### END SOLUTION
 
@@ -58,9 +58,9 @@ def flatten_batch(x: torch.Tensor) -> torch.Tensor:
     if x.dim() < 1:
         raise ValueError(f"x must have a batch dimension, got a tensor of shape {tuple(x.shape)}")
     ### BEGIN SOLUTION
-    # TODO: keep dim 0 and merge all the others into one, as a view when x is contiguous and
-    #   a copy only when it must be (x.view fails on non-contiguous input, e.g. a transposed
-    #   tensor). Mind an empty batch: -1 cannot be inferred from 0 elements.
+    # TODO: keep dim 0 and merge all the other dims into one: a view of x when x is contiguous, a
+    #   copy only when it must be (x may be non-contiguous, e.g. transposed). An empty batch
+    #   must work too.
     return x.reshape(x.shape[0], math.prod(x.shape[1:]))
     ### END SOLUTION
 
@@ -78,9 +78,8 @@ def pairwise_sq_dists(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same number of features, got {x.shape[1]} and {y.shape[1]}")
     ### BEGIN SOLUTION
-    # TODO: ||x_i - y_j||^2 for every pair at once, without a Python loop: either broadcast
-    #   x[:, None, :] - y[None, :, :] and sum the squares over the last dim, or expand
-    #   ||x||^2 + ||y||^2 - 2 x @ y.T (mind the factor 2; clamp tiny negatives to 0).
+    # TODO: return the (n, m) squared Euclidean distances ||x_i - y_j||^2 for every pair at once,
+    #   with tensor operations that do not loop over the rows in Python.
     squared_x = (x * x).sum(dim=1, keepdim=True)
     squared_y = (y * y).sum(dim=1).unsqueeze(0)
     return (squared_x + squared_y - 2 * x @ y.T).clamp_min(0)
@@ -98,8 +97,8 @@ def batch_matvec(A: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     if A.dim() != 3 or v.dim() != 2 or A.shape[0] != v.shape[0] or A.shape[2] != v.shape[1]:
         raise ValueError(f"A must be (B, n, m) and v (B, m), got shapes {tuple(A.shape)} and {tuple(v.shape)}")
     ### BEGIN SOLUTION
-    # TODO: multiply each A[b] by v[b] in one call: torch.bmm(A, v.unsqueeze(-1)).squeeze(-1),
-    #   (A @ v[..., None])[..., 0] or torch.einsum("bnm,bm->bn", A, v).
+    # TODO: return the (B, n) products A[b] @ v[b] for the whole batch in one operation, without a
+    #   loop over b (also when n or m is 1).
     return torch.bmm(A, v.unsqueeze(-1)).squeeze(-1)
     ### END SOLUTION
 
@@ -118,9 +117,8 @@ def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
     ### BEGIN SOLUTION
-    # TODO: raise ValueError naming labels when any label is < 0 or >= num_classes, then build
-    #   a float32 (N, num_classes) tensor of zeros with a 1 at each label: scatter_ along dim 1,
-    #   index a torch.eye(num_classes), or F.one_hot(...).float() (which returns int64).
+    # TODO: raise ValueError naming labels when any label is < 0 or >= num_classes; otherwise return
+    #   float32 (N, num_classes) rows of zeros with a single 1 at each label's column.
     out_of_range = (labels < 0) | (labels >= num_classes)
     if out_of_range.any():
         bad = labels[out_of_range][0].item()
@@ -144,9 +142,8 @@ def standardize(x: torch.Tensor, dim: int) -> torch.Tensor:
     if isinstance(dim, bool) or not isinstance(dim, int) or not -x.dim() <= dim < x.dim():
         raise ValueError(f"dim must be an int in [{-x.dim()}, {x.dim()}), got {dim!r}")
     ### BEGIN SOLUTION
-    # TODO: subtract x.mean(dim, keepdim=True) and divide by the population std
-    #   (x.std(dim, keepdim=True, correction=0): the default is the sample std). Where a slice
-    #   is constant its std is 0: return 0 there instead of 0 / 0 = NaN (torch.where).
+    # TODO: subtract the mean along dim and divide by the population standard deviation (divide by
+    #   n, not n - 1); a constant slice has std 0 and must come out as zeros, never NaN.
     centered = x - x.mean(dim=dim, keepdim=True)
     std = centered.pow(2).mean(dim=dim, keepdim=True).sqrt()
     # Rounding in the mean can leave a constant slice with a tiny nonzero std: find those exactly.

@@ -22,10 +22,9 @@ def autocast_forward(
     x is unchanged, autocast is off again afterwards, and gradients flow back through the result.
     Any batch size works, 0 too.
     """
-    # TODO: raise TypeError unless device_type is a str, and ValueError naming dtype unless it is
-    #   torch.float16 or torch.bfloat16; then call the model inside
-    #   `with torch.autocast(device_type=device_type, dtype=dtype):`. Don't cast the model or x
-    #   yourself: autocast chooses the precision op by op (matmuls low, losses and reductions float32).
+    # TODO: raise TypeError unless device_type is a str and ValueError naming dtype unless it is
+    #   float16 or bfloat16; return the model's output computed under autocast, letting autocast
+    #   choose each op's precision (never cast the model or x yourself).
     raise NotImplementedError('autocast_forward: not written yet, see the TODO above this line')
 
 
@@ -46,12 +45,11 @@ def amp_train_step(
     .grad is None (zero_grad's default), so the next step starts clean. When a gradient is inf or NaN,
     scaler.step skips the update and scaler.update lowers the scale; the loss is returned all the same.
     """
-    # TODO: raise ValueError naming max_norm unless it is None or > 0. Compute
-    #   loss = loss_fn(model(x), y) under torch.autocast(device_type=x.device.type); then
-    #   scaler.scale(loss).backward(). To clip, first scaler.unscale_(optimizer) so the gradients
-    #   are in true units, then nn.utils.clip_grad_norm_(model.parameters(), max_norm).
-    #   scaler.step(optimizer) (it skips the step when a gradient is inf/NaN), scaler.update(),
-    #   optimizer.zero_grad(), and return loss.item().
+    # TODO: raise ValueError naming max_norm unless it is None or > 0. One step with the scaler:
+    #   forward under autocast, backward of the scaled loss, gradients unscaled before any
+    #   clipping to max_norm, the step through the scaler (it skips steps with inf/NaN
+    #   gradients), the scale updated, the gradients cleared; return the unscaled loss as a
+    #   float.
     raise NotImplementedError('amp_train_step: not written yet, see the TODO above this line')
 
 
@@ -66,14 +64,14 @@ class CheckpointedSequential(nn.Module):
 
     def __init__(self, *blocks: nn.Module) -> None:
         super().__init__()
-        # TODO: raise TypeError naming blocks when one is not an nn.Module; keep the blocks in an
-        #   nn.ModuleList so their parameters are registered (a Python list would hide them).
+        # TODO: raise TypeError naming blocks when one is not an nn.Module; keep the blocks
+        #   registered as submodules, in order.
         raise NotImplementedError('CheckpointedSequential.__init__: not written yet, see the TODO above this line')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: pass x through every block with torch.utils.checkpoint.checkpoint(block, x,
-        #   use_reentrant=False): the block's inner activations are not kept but recomputed in
-        #   backward (use_reentrant=False also gives parameters gradients when x needs none).
+        # TODO: return the blocks applied in order, each block's inner activations recomputed in
+        #   backward instead of kept (non-reentrant checkpointing, so parameters get gradients
+        #   even when x needs none).
         raise NotImplementedError('CheckpointedSequential.forward: not written yet, see the TODO above this line')
 
 
@@ -84,7 +82,6 @@ def param_bytes(model: nn.Module) -> dict[torch.dtype, int]:
     is not a key, so a model without tensors gives {}. Works on any device, meta included. model must
     be an nn.Module (TypeError otherwise, e.g. for a state_dict).
     """
-    # TODO: raise TypeError naming model unless it is an nn.Module. Walk model.parameters() and
-    #   model.buffers() (both already skip shared duplicates) and add t.numel() * t.element_size()
-    #   to a dict keyed by t.dtype.
+    # TODO: raise TypeError naming model unless it is an nn.Module; return {dtype: bytes} over the
+    #   parameters and buffers, each shared tensor counted once.
     raise NotImplementedError('param_bytes: not written yet, see the TODO above this line')

@@ -25,9 +25,9 @@ def grad(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     value: ValueError naming f; f not callable or x not a floating-point tensor: TypeError.
     """
     _require_input(f, x)
-    # TODO: evaluate f on a fresh leaf (x.detach().requires_grad_()) under torch.enable_grad(),
-    #   then take torch.autograd.grad(output, leaf): unlike .backward() it returns the gradient
-    #   and writes nothing into x.grad. A non-scalar output is a ValueError naming f.
+    # TODO: return df/dx of the scalar f at x, with x's shape and dtype, leaving x as it was
+    #   (values, requires_grad, .grad) and working under torch.no_grad() too. An f that ignores
+    #   x gives zeros; an f returning more than one value is a ValueError naming f.
     raise NotImplementedError('grad: not written yet, see the TODO above this line')
 
 
@@ -39,9 +39,8 @@ def second_derivative(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     callable or x not a floating-point tensor: TypeError.
     """
     _require_input(f, x)
-    # TODO: differentiate twice. First torch.autograd.grad(f(leaf).sum(), leaf, create_graph=True):
-    #   create_graph keeps the first derivative differentiable. Then differentiate its .sum()
-    #   with respect to the same leaf (elementwise f makes the sums separate the entries).
+    # TODO: return d2f/dx2 at every entry of x for an elementwise f, by differentiating twice with
+    #   autograd; x is left as it was, and an f whose second derivative vanishes gives zeros.
     raise NotImplementedError('second_derivative: not written yet, see the TODO above this line')
 
 
@@ -55,9 +54,9 @@ def jacobian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     _require_input(f, x)
     if x.dim() != 1:
         raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
-    # TODO: row i is the gradient of output[i]: call torch.autograd.grad(output[i], leaf,
-    #   retain_graph=True) for each i (the graph is reused) and torch.stack the rows.
-    #   torch.autograd.functional and torch.func.jacrev/jacfwd are off limits here.
+    # TODO: return the (m, n) Jacobian of f at x, one row per output, each row the gradient of that
+    #   output with autograd; a row whose output ignores x is zeros. torch.autograd.functional
+    #   and torch.func are off limits here.
     raise NotImplementedError('jacobian: not written yet, see the TODO above this line')
 
 
@@ -71,10 +70,9 @@ def hessian(f: TensorFn, x: torch.Tensor) -> torch.Tensor:
     _require_input(f, x)
     if x.dim() != 1:
         raise ValueError(f"x must be 1-D (n,), got shape {tuple(x.shape)}")
-    # TODO: the Hessian is the Jacobian of the gradient. Take the gradient with
-    #   torch.autograd.grad(f(leaf), leaf, create_graph=True) so it stays differentiable, then
-    #   differentiate each of its entries again (your jacobian does exactly that).
-    #   torch.autograd.functional and torch.func.hessian are off limits here.
+    # TODO: return the (n, n) matrix of second derivatives of the scalar f at x: the Jacobian of the
+    #   gradient, with the gradient kept differentiable. torch.autograd.functional and
+    #   torch.func are off limits here.
     raise NotImplementedError('hessian: not written yet, see the TODO above this line')
 
 
@@ -87,13 +85,13 @@ class Square(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        # TODO: keep x for the backward pass (ctx.save_for_backward) and return x * x as a new
-        #   tensor (changing x in place would corrupt what backward needs).
+        # TODO: return x * x as a new tensor (x unchanged) and keep what backward will need.
         raise NotImplementedError('Square.forward: not written yet, see the TODO above this line')
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        # TODO: chain rule: the upstream grad_output times d(x^2)/dx, with x from ctx.saved_tensors.
+        # TODO: return the gradient with respect to x: the upstream grad_output times the derivative
+        #   of x^2, computed so it can be differentiated again.
         raise NotImplementedError('Square.backward: not written yet, see the TODO above this line')
 
 
@@ -106,13 +104,14 @@ class Swish(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        # TODO: save x for backward and return x * torch.sigmoid(x), without modifying x.
+        # TODO: return x * sigmoid(x) as a new tensor (x unchanged) and keep what backward will
+        #   need.
         raise NotImplementedError('Swish.forward: not written yet, see the TODO above this line')
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        # TODO: product rule with s = sigmoid(x) and s' = s * (1 - s): d/dx = s + x * s',
-        #   multiplied by grad_output.
+        # TODO: return grad_output times the derivative of x * sigmoid(x): both terms of the product
+        #   rule.
         raise NotImplementedError('Swish.backward: not written yet, see the TODO above this line')
 
 
@@ -125,13 +124,14 @@ class StraightThroughRound(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        # TODO: return torch.round(x) (a new tensor).
+        # TODO: return x rounded to the nearest whole number (halves to even), as a new tensor of
+        #   x's dtype.
         raise NotImplementedError('StraightThroughRound.forward: not written yet, see the TODO above this line')
 
     @staticmethod
     def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:
-        # TODO: pretend the forward pass was the identity: pass grad_output through unchanged
-        #   (the true derivative of round is 0 almost everywhere and would stop all learning).
+        # TODO: pass the gradient through as if the forward pass were the identity (the true
+        #   derivative of rounding is 0 almost everywhere and would stop all learning).
         raise NotImplementedError('StraightThroughRound.backward: not written yet, see the TODO above this line')
 
 
@@ -160,10 +160,10 @@ def accumulated_grads(
         raise ValueError(f"x and y must hold the same number of samples, got {len(x)} and {len(y)}")
     if micro_batches > len(x):
         raise ValueError(f"micro_batches must be at most the batch size {len(x)}, got {micro_batches}")
-    # TODO: clear old gradients (model.zero_grad()), split x and y along dim 0 into micro_batches
-    #   slices (torch.tensor_split), and call backward() on each slice's loss scaled by its share
-    #   of the batch, len(x_part) / len(x): .grad accumulates, so the sum equals the mean-loss
-    #   gradient of the whole batch. Return copies of the .grad (zeros where a parameter has none).
+    # TODO: return the gradient of the whole batch's mean loss, {parameter name: new tensor},
+    #   computed by backward over micro_batches consecutive slices, each slice's loss weighted
+    #   by its share of the batch; gradients already in .grad are ignored, and a parameter that
+    #   gets no gradient gives zeros.
     raise NotImplementedError('accumulated_grads: not written yet, see the TODO above this line')
 
 
@@ -178,8 +178,7 @@ def sgd_step_(params: Iterable[torch.Tensor], lr: float) -> None:
     params = list(params)
     if lr < 0:
         raise ValueError(f"lr must be non-negative, got {lr}")
-    # TODO: under torch.no_grad() (so autograd does not record the update), change each tensor
-    #   in place with p.sub_(lr * p.grad) or p.add_(p.grad, alpha=-lr), skipping those whose
-    #   .grad is None; then zero the gradients (p.grad.zero_() or p.grad = None) so the next
-    #   backward() does not add onto them.
+    # TODO: update every tensor that has a .grad in place, p -= lr * p.grad, without autograd
+    #   recording it (same object and storage, still a leaf), then zero its gradient; a tensor
+    #   without .grad is left alone.
     raise NotImplementedError('sgd_step_: not written yet, see the TODO above this line')

@@ -22,10 +22,9 @@ def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, 
     padding >= 0 (ValueError naming it otherwise). A kernel may be larger than size as long as it fits the
     padded input; one that does not fit even there leaves no position at all: ValueError naming kernel.
     """
-    # TODO: validate the arguments (ints; size, kernel, stride, dilation >= 1; padding >= 0; else
-    #   TypeError/ValueError naming the argument). The padded input has size + 2 * padding entries, the
-    #   dilated kernel covers dilation * (kernel - 1) + 1 of them, and it moves stride at a time: count
-    #   the positions with integer division. No position at all (kernel too large) is a ValueError.
+    # TODO: raise TypeError or ValueError naming the argument unless size, kernel, stride, dilation
+    #   are ints >= 1 and padding an int >= 0; return how many positions the dilated kernel
+    #   takes in the padded input, stepping stride at a time (none at all is a ValueError).
     raise NotImplementedError('conv_output_size: not written yet, see the TODO above this line')
 
 
@@ -39,14 +38,13 @@ class CNN(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # TODO: Conv2d(1, 32, 3, padding=1), ReLU, MaxPool2d(2), Conv2d(32, 64, 3, padding=1), ReLU,
-        #   MaxPool2d(2), Flatten, Linear(64 * 7 * 7, 128), ReLU, Linear(128, 10). Padding 1 keeps 28x28
-        #   through each convolution; each pool halves it (28 -> 14 -> 7).
+        # TODO: the classic 28x28 net: two stages of 3x3 convolution (1 -> 32, then 32 -> 64,
+        #   keeping the size), ReLU and 2x2 max pooling, then a head Linear(64 * 7 * 7, 128),
+        #   ReLU, Linear(128, 10): 421,642 parameters.
         raise NotImplementedError('CNN.__init__: not written yet, see the TODO above this line')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: x of shape (N, 1, 28, 28) through the convolutional stages, then the head; return the
-        #   (N, 10) logits without a softmax.
+        # TODO: return the (N, 10) logits: the convolutional stages, then the head, no softmax.
         raise NotImplementedError('CNN.forward: not written yet, see the TODO above this line')
 
 
@@ -68,12 +66,9 @@ def conv2d(
     (TypeError when they are not ints).
     Built from scratch: F.conv2d, torch.conv2d and nn.Conv2d are off limits.
     """
-    # TODO: validate as the docstring says (x and weight 4-d with matching in-channels, bias shape, stride and
-    #   padding, a kernel that fits the padded input), each error naming its argument.
-    #   F.unfold(x, (kH, kW), padding=padding, stride=stride) lays every receptive field out as a
-    #   column: (N, C_in * kH * kW, L). Flatten the weight to (C_out, C_in * kH * kW) in the same order
-    #   (weight.reshape(C_out, -1), no transpose), multiply, add bias per output channel, and reshape
-    #   the L positions to (H_out, W_out).
+    # TODO: validate as the docstring says, each error naming its argument; return what F.conv2d
+    #   would (stride, padding, optional bias) without calling it: every receptive field laid
+    #   out as a column and one matrix product, differentiable in x, weight and bias.
     raise NotImplementedError('conv2d: not written yet, see the TODO above this line')
 
 
@@ -88,9 +83,7 @@ def max_pool2d(x: torch.Tensor, kernel_size: int, stride: int | None = None) -> 
     stride is not an int (or None for stride).
     Built from scratch: F.max_pool2d and nn.MaxPool2d are off limits.
     """
-    # TODO: stride = kernel_size when it is None (not 1!). x.unfold(2, kernel_size, stride) then
-    #   .unfold(3, kernel_size, stride) gives a view of shape (N, C, H_out, W_out, k, k) holding every
-    #   window; take the max over the last two dims (amax). Windows that would run past the edge are
-    #   dropped, as F.max_pool2d does. Validate as the docstring says (4-d x, a kernel_size that fits both H
-    #   and W, stride >= 1: stride 0 is an error, not the default).
+    # TODO: stride defaults to kernel_size; validate as the docstring says; return the maximum of
+    #   every kernel_size x kernel_size window, windows starting every stride pixels (windows
+    #   past the edge dropped), as F.max_pool2d does.
     raise NotImplementedError('max_pool2d: not written yet, see the TODO above this line')

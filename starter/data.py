@@ -32,16 +32,17 @@ class PairDataset(Dataset):
         y: torch.Tensor,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
-        # TODO: keep X, y and transform; raise ValueError (naming X and y) when len(X) != len(y).
-        #   Do not apply the transform here: a random augmentation must differ at every read.
+        # TODO: keep X, y and transform, and raise ValueError naming X and y when their lengths
+        #   differ. Apply nothing yet: a random augmentation must differ at every read.
         raise NotImplementedError('PairDataset.__init__: not written yet, see the TODO above this line')
 
     def __len__(self) -> int:
-        # TODO: the number of samples.
+        # TODO: return the number of samples.
         raise NotImplementedError('PairDataset.__len__: not written yet, see the TODO above this line')
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # TODO: return (x, y) for this index, with self.transform applied to x only (when set).
+        # TODO: return (x, y) for this index, with the transform (when set) applied to x only, at
+        #   every read.
         raise NotImplementedError('PairDataset.__getitem__: not written yet, see the TODO above this line')
 
 
@@ -56,17 +57,17 @@ class WindowDataset(Dataset):
     """
 
     def __init__(self, series: torch.Tensor, window: int, horizon: int = 1) -> None:
-        # TODO: validate window >= 1, horizon >= 1 and len(series) >= window + horizon (ValueError
-        #   naming the argument), then keep the three values.
+        # TODO: raise ValueError naming the argument unless window >= 1, horizon >= 1 and the series
+        #   holds at least window + horizon steps; keep the three values.
         raise NotImplementedError('WindowDataset.__init__: not written yet, see the TODO above this line')
 
     def __len__(self) -> int:
-        # TODO: how many start positions leave room for a full window AND a full horizon?
+        # TODO: return how many start positions leave room for a full window AND a full horizon.
         raise NotImplementedError('WindowDataset.__len__: not written yet, see the TODO above this line')
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # TODO: raise IndexError past the end (so no short window slips out), then slice the
-        #   input window and the target that starts right after it.
+        # TODO: return (the window starting at index, the horizon steps right after it); an index
+        #   past the end raises IndexError, so no short window slips out.
         raise NotImplementedError('WindowDataset.__getitem__: not written yet, see the TODO above this line')
 
 
@@ -81,17 +82,19 @@ class CharDataset(Dataset):
     """
 
     def __init__(self, text: str, seq_len: int) -> None:
-        # TODO: build the vocabulary from sorted(set(text)), the stoi dict and its inverse itos,
-        #   and the whole text encoded once as an int64 tensor. seq_len must be at least 1 and
-        #   shorter than the text (ValueError naming seq_len).
+        # TODO: build the vocabulary (the sorted unique characters) as itos and its inverse stoi,
+        #   and encode the whole text once as int64 ids; seq_len must be at least 1 and shorter
+        #   than the text (ValueError naming seq_len).
         raise NotImplementedError('CharDataset.__init__: not written yet, see the TODO above this line')
 
     def __len__(self) -> int:
-        # TODO: every start position with seq_len + 1 characters after it (input plus one target).
+        # TODO: return how many start positions have seq_len + 1 characters from there on (the input
+        #   plus one target).
         raise NotImplementedError('CharDataset.__len__: not written yet, see the TODO above this line')
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        # TODO: x = ids[i : i + seq_len] and y = ids[i + 1 : i + seq_len + 1] (IndexError past the end).
+        # TODO: return (x, y): seq_len ids from index on, and the same span shifted by one
+        #   character; IndexError past the end.
         raise NotImplementedError('CharDataset.__getitem__: not written yet, see the TODO above this line')
 
 
@@ -106,9 +109,8 @@ def pad_collate(
     lengths (B,) int64, labels (B,) as ``torch.as_tensor`` makes them: int64 for ints), all in the
     order of ``batch``. The sequences are left as they are. An empty batch raises ValueError.
     """
-    # TODO: torch.nn.utils.rnn.pad_sequence(..., batch_first=True, padding_value=pad_value) pads
-    #   the sequences; the lengths are the original len() of each one as an int64 tensor, and
-    #   the labels stack into one tensor (torch.as_tensor works for ints and 0-d tensors).
+    # TODO: return (the sequences padded with pad_value to the longest, batch first, (B, T_max,
+    #   ...); each sequence's own length as int64 (B,); the labels as one (B,) tensor).
     raise NotImplementedError('pad_collate: not written yet, see the TODO above this line')
 
 
@@ -127,10 +129,9 @@ def balanced_loader(
     it: the same generator seed gives the same draws and the global RNGs are left untouched. A
     labels/dataset length mismatch raises ValueError; ``labels`` is left as it is.
     """
-    # TODO: count each class (torch.bincount), give every SAMPLE the weight 1 / count[its label],
-    #   and pass those weights to torch.utils.data.WeightedRandomSampler(weights,
-    #   num_samples=len(dataset), replacement=True, generator=generator); then a DataLoader with
-    #   sampler=... (no shuffle).
+    # TODO: return a DataLoader whose sampler draws len(dataset) samples per epoch, with
+    #   replacement, so every class is drawn about equally often however rare (each SAMPLE
+    #   weighted by the inverse of its class count), using generator for its draws.
     raise NotImplementedError('balanced_loader: not written yet, see the TODO above this line')
 
 
@@ -146,18 +147,17 @@ class MemmapDataset(Dataset):
     """
 
     def __init__(self, path: str | os.PathLike, shape: tuple[int, ...], dtype: np.dtype | str) -> None:
-        # TODO: open the file with np.memmap(path, dtype=dtype, mode="r", shape=shape) (nothing is
-        #   read yet) after checking that its size in bytes is prod(shape) * itemsize. Never
-        #   np.fromfile/np.load or np.array(the memmap) here: that reads the whole file.
+        # TODO: check that the file holds exactly prod(shape) items of dtype (ValueError otherwise)
+        #   and map it without reading it: rows are read only when asked for, never the whole
+        #   file.
         raise NotImplementedError('MemmapDataset.__init__: not written yet, see the TODO above this line')
 
     def __len__(self) -> int:
-        # TODO: the number of rows, shape[0].
+        # TODO: return the number of rows.
         raise NotImplementedError('MemmapDataset.__len__: not written yet, see the TODO above this line')
 
     def __getitem__(self, index: int) -> torch.Tensor:
-        # TODO: copy just this row out of the memmap (np.array(self.array[i])) and turn it into a
-        #   tensor with torch.from_numpy.
+        # TODO: return row index as a tensor that owns a copy of just that row.
         raise NotImplementedError('MemmapDataset.__getitem__: not written yet, see the TODO above this line')
 
 
@@ -169,8 +169,6 @@ def seeded_loader(dataset: Dataset, batch_size: int, seed: int, num_workers: int
     seed another order; workers' NumPy and random streams are seeded from it too. The global RNGs
     (torch, NumPy, random) are left untouched, also while the loader is iterated.
     """
-    # TODO: a torch.Generator seeded with seed, passed as DataLoader(..., shuffle=True,
-    #   generator=..., num_workers=num_workers). The loader draws each worker's base seed from that
-    #   generator and seeds the worker's torch, random and NumPy from it, so never seed workers with
-    #   the same constant, and never call torch.manual_seed (it changes everyone's random numbers).
+    # TODO: return a shuffling DataLoader whose order depends only on seed (workers seeded from it
+    #   too), without touching the global random state.
     raise NotImplementedError('seeded_loader: not written yet, see the TODO above this line')

@@ -12,8 +12,8 @@ def best_device() -> torch.device:
     "Available" is what ``torch.cuda.is_available()`` and ``torch.backends.mps.is_available()`` answer:
     an MPS backend that is built but not available does not count.
     """
-    # TODO: ask torch.cuda.is_available(), then torch.backends.mps.is_available(), and return
-    #   a torch.device (not a string) for the first that answers True, else torch.device("cpu").
+    # TODO: return torch.device('cuda') when CUDA is available, else torch.device('mps') when MPS is
+    #   available, else torch.device('cpu'): a device object, not a string.
     raise NotImplementedError('best_device: not written yet, see the TODO above this line')
 
 
@@ -26,9 +26,8 @@ def to_device(obj: Any, device: torch.device | str) -> Any:
     objects: ``obj`` and the containers in it are left untouched. Everything that is not a tensor or one
     of these containers (numbers, strings, None, modules, ...) comes back as is: the same object, unchanged.
     """
-    # TODO: recurse. A tensor becomes tensor.to(device) (use the returned tensor: .to does not
-    #   move in place). Rebuild containers with their own type: type(obj)(...) for dicts, lists
-    #   and tuples, type(obj)(*items) for namedtuples (tuples with _fields). Anything else as is.
+    # TODO: return obj with every tensor inside (nested dicts, lists, tuples, namedtuples) moved to
+    #   device; each container keeps its own type, and every other value comes back as it is.
     raise NotImplementedError('to_device: not written yet, see the TODO above this line')
 
 
@@ -38,7 +37,7 @@ def module_devices(model: nn.Module) -> set[torch.device]:
     A model split across devices gives several; a module without parameters or buffers gives an empty
     set. The model is left as it is.
     """
-    # TODO: collect tensor.device over model.parameters() and model.buffers() into a set.
+    # TODO: return the set of devices the model's parameters and buffers live on.
     raise NotImplementedError('module_devices: not written yet, see the TODO above this line')
 
 
@@ -57,16 +56,15 @@ class RunningMean(nn.Module):
 
     def __init__(self, num_features: int, momentum: float = 0.1) -> None:
         super().__init__()
-        # TODO: check num_features (a positive int) and momentum (in (0, 1]), ValueError naming
-        #   the argument otherwise. Keep the running mean with
-        #   self.register_buffer("running_mean", torch.zeros(num_features)), so that .to(),
-        #   .cuda() and state_dict() see it; a plain attribute stays behind on the CPU.
+        # TODO: raise ValueError naming the argument unless num_features is a positive int and
+        #   momentum lies in (0, 1]. Keep the running mean, starting at zeros, in a registered
+        #   buffer, so .to(), .cuda() and state_dict() see it.
         raise NotImplementedError('RunningMean.__init__: not written yet, see the TODO above this line')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # TODO: in train mode (self.training), update the buffer in place under torch.no_grad():
-        #   running_mean.mul_(1 - momentum).add_(x.mean(0), alpha=momentum). Every tensor you
-        #   create must live on x.device. Then return x - running_mean.
+        # TODO: in train mode first update running_mean = (1 - momentum) * running_mean + momentum *
+        #   x.mean(0) in place, with no gradient flowing into it; in both modes return x -
+        #   running_mean. Every tensor you create lives on x's device.
         raise NotImplementedError('RunningMean.forward: not written yet, see the TODO above this line')
 
 
@@ -77,9 +75,8 @@ def causal_mask(x: torch.Tensor) -> torch.Tensor:
     ValueError naming x. The mask is made on ``x.device`` directly (on the ``meta`` device too): no
     tensor is built on another device and copied over. ``x`` is left as it is.
     """
-    # TODO: check that x has at least 2 dimensions (ValueError naming x), read T = x.shape[1],
-    #   and build torch.ones(T, T, dtype=torch.bool, device=x.device).tril(): created on
-    #   x.device directly, so nothing is built on the CPU and copied over.
+    # TODO: raise ValueError naming x unless it has at least 2 dims; return the (T, T) bool mask, T
+    #   = x.shape[1], True where position i may attend to j <= i, made directly on x's device.
     raise NotImplementedError('causal_mask: not written yet, see the TODO above this line')
 
 
@@ -91,6 +88,6 @@ def optimizer_to_(optimizer: torch.optim.Optimizer, device: torch.device | str) 
     non-tensor values stay as they are. The parameters themselves and the param_groups' settings are
     not touched (move the model yourself). ``device`` is a string or a ``torch.device``; returns None.
     """
-    # TODO: loop over optimizer.state.values() (one dict per parameter) and store
-    #   value.to(device) back under the same key for each tensor value; leave other values alone.
+    # TODO: move every tensor in the optimizer's state to device, in place (the optimizer keeps the
+    #   moved tensors); other values stay as they are.
     raise NotImplementedError('optimizer_to_: not written yet, see the TODO above this line')

@@ -22,8 +22,8 @@ class CenteredLayer(nn.Module):
     """
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: subtract the mean over every entry of X (X.mean() with no dim), keeping the
-        #   result a tensor so that gradients flow through the mean too.
+        # TODO: return X minus the mean of all its entries, with gradients flowing through the mean
+        #   too.
         raise NotImplementedError('CenteredLayer.forward: not written yet, see the TODO above this line')
 
 
@@ -39,13 +39,12 @@ class MyLinear(nn.Module):
         super().__init__()
         _check_positive_int("in_units", in_units)
         _check_positive_int("units", units)
-        # TODO: two attributes named weight, shape (in_units, units), and bias, shape (units,),
-        #   filled e.g. by torch.randn and wrapped in nn.Parameter: that registers them, so they
-        #   are trained, saved and moved with the module.
+        # TODO: two learnable parameters: weight of shape (in_units, units) and bias of shape
+        #   (units,), registered so they are trained, saved and moved with the module.
         raise NotImplementedError('MyLinear.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: X @ self.weight + self.bias, then ReLU.
+        # TODO: return relu(X @ weight + bias).
         raise NotImplementedError('MyLinear.forward: not written yet, see the TODO above this line')
 
 
@@ -59,12 +58,12 @@ class Swish(nn.Module):
 
     def __init__(self, beta: float = 1.0, learnable: bool = False) -> None:
         super().__init__()
-        # TODO: with learnable=True keep beta as a scalar nn.Parameter (from torch.tensor);
-        #   otherwise as a plain float (or a buffer), so that the module has no parameters.
+        # TODO: keep beta: a learnable scalar parameter when learnable=True, otherwise a plain
+        #   number, so the module has no parameters.
         raise NotImplementedError('Swish.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: X * torch.sigmoid(self.beta * X).
+        # TODO: return X * sigmoid(beta * X).
         raise NotImplementedError('Swish.forward: not written yet, see the TODO above this line')
 
 
@@ -80,14 +79,14 @@ class MyDropout(nn.Module):
 
     def __init__(self, p: float) -> None:
         super().__init__()
-        # TODO: store p; raise ValueError naming p unless 0 <= p < 1 (p = 1 would drop everything
-        #   and divide by zero), TypeError if it is not a number.
+        # TODO: keep p; raise ValueError naming p unless 0 <= p < 1 (p = 1 would drop everything and
+        #   divide by zero), TypeError when it is not a number.
         raise NotImplementedError('MyDropout.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: in eval mode (not self.training) return X unchanged. In train mode keep each
-        #   entry where torch.rand_like(X) >= p, zero the rest, and divide by (1 - p) so the
-        #   expected value stays X. Do not modify X in place.
+        # TODO: in eval mode return X unchanged; in train mode zero each entry with probability p
+        #   and divide the kept ones by (1 - p), so the expected value stays X, without changing
+        #   X in place.
         raise NotImplementedError('MyDropout.forward: not written yet, see the TODO above this line')
 
 
@@ -106,14 +105,15 @@ class SelfAttention(nn.Module):
     def __init__(self, d_model: int) -> None:
         super().__init__()
         _check_positive_int("d_model", d_model)
-        # TODO: the query, key and value projections: nn.Linear(d_model, d_model) each.
+        # TODO: the query, key and value projections, each d_model -> d_model, and no output
+        #   projection.
         raise NotImplementedError('SelfAttention.__init__: not written yet, see the TODO above this line')
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        # TODO: scores = q @ k.transpose(-2, -1) / sqrt(D), shape (B, T, T); where the mask is
-        #   False set the score to -inf (scores.masked_fill(~mask, float("-inf"))); softmax over
-        #   the last dim (each query's weights sum to 1); return weights @ v.
-        #   A mask that is not bool: TypeError; not (T, T) or (B, T, T): ValueError.
+        # TODO: return softmax(q k^T / sqrt(D)) v, where the softmax over the keys makes each
+        #   query's weights sum to 1, and a False entry of the mask means that query may not
+        #   attend to that key. A mask that is not bool: TypeError; not (T, T) or (B, T, T):
+        #   ValueError.
         raise NotImplementedError('SelfAttention.forward: not written yet, see the TODO above this line')
 
 
@@ -128,13 +128,12 @@ class TensorReduction(nn.Module):
         super().__init__()
         _check_positive_int("in_features", in_features)
         _check_positive_int("out_features", out_features)
-        # TODO: one parameter of shape (in_features, in_features, out_features), e.g.
-        #   torch.randn(...) / in_features.
+        # TODO: one learnable parameter W of shape (in_features, in_features, out_features).
         raise NotImplementedError('TensorReduction.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: torch.einsum with one letter per index: x_i, x_j and W[i, j, k] give y_k,
-        #   with a batch letter on x and y.
+        # TODO: return y_k = sum over i, j of W[i, j, k] x_i x_j for every x in the batch: shape (B,
+        #   out_features).
         raise NotImplementedError('TensorReduction.forward: not written yet, see the TODO above this line')
 
 
@@ -146,8 +145,8 @@ class FourierHalf(nn.Module):
     """
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: torch.fft.fft(X) (along the last dim by default), then keep the first
-        #   X.shape[-1] // 2 entries of the last dim. The result is complex.
+        # TODO: return the first n // 2 discrete Fourier coefficients of X along its last dim (n its
+        #   size there), as complex numbers.
         raise NotImplementedError('FourierHalf.forward: not written yet, see the TODO above this line')
 
 
@@ -162,11 +161,12 @@ class MyLayerNorm(nn.Module):
     def __init__(self, features: int, eps: float = 1e-5) -> None:
         super().__init__()
         _check_positive_int("features", features)
-        # TODO: store eps; a learnable weight of ones and a learnable bias of zeros, both of
-        #   shape (features,), as nn.Parameter.
+        # TODO: keep eps, a learnable weight of ones and a learnable bias of zeros, both of shape
+        #   (features,).
         raise NotImplementedError('MyLayerNorm.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: mean and *population* variance (unbiased=False) over the last dim, keepdim=True;
-        #   (X - mean) / sqrt(var + eps), then * weight + bias.
+        # TODO: normalise over the last dim with the mean and the population (biased) variance, (X -
+        #   mean) / sqrt(var + eps), then scale by weight and shift by bias: the same numbers as
+        #   nn.LayerNorm.
         raise NotImplementedError('MyLayerNorm.forward: not written yet, see the TODO above this line')

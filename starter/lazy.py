@@ -16,12 +16,12 @@ class LazyMLP(nn.Module):
 
     def __init__(self, hidden: int = 256, out_features: int = 10) -> None:
         super().__init__()
-        # TODO: two nn.LazyLinear layers, one with `hidden` outputs and one with `out_features`.
-        #   A lazy layer takes only its output size: in_features is filled in on the first call.
+        # TODO: two lazy linear layers, one with `hidden` outputs and one with `out_features`, whose
+        #   input sizes are filled in on the first call.
         raise NotImplementedError('LazyMLP.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: hidden layer, ReLU, output layer; return the logits.
+        # TODO: return the logits: hidden layer, ReLU, output layer.
         raise NotImplementedError('LazyMLP.forward: not written yet, see the TODO above this line')
 
 
@@ -34,10 +34,9 @@ def materialize(model: nn.Module, *example_inputs: torch.Tensor) -> nn.Module:
     autograd is left as it was. The parameters are ordinary ones afterwards: the model trains. No
     example input raises ValueError; a model that is not an nn.Module raises TypeError.
     """
-    # TODO: remember each submodule's .training flag (model.modules()), switch to model.eval(),
-    #   run model(*example_inputs) inside torch.no_grad(), and restore the flags in a finally
-    #   block (set module.training directly: module.train(flag) would recurse into children).
-    #   No example inputs: raise ValueError naming example_inputs.
+    # TODO: run one dry forward pass on the example inputs without building a graph and in eval
+    #   mode, then put every submodule back in the mode it was in (also when the pass raises);
+    #   return model. No example inputs: ValueError naming example_inputs.
     raise NotImplementedError('materialize: not written yet, see the TODO above this line')
 
 
@@ -49,9 +48,8 @@ def lazy_parameter_count(model: nn.Module, *example_inputs: torch.Tensor) -> int
     autograd as they were); a lazy model without example inputs raises ValueError. A model
     without lazy parameters needs no example inputs and is not run.
     """
-    # TODO: an uninitialised parameter has no shape yet (its numel() raises), so first check
-    #   torch.nn.parameter.is_lazy(p) for every parameter and, if any is lazy, run your
-    #   materialize(model, *example_inputs). Then sum p.numel() over model.parameters().
+    # TODO: return the number of parameter entries (shared tensors once, buffers never),
+    #   materialising the model on the example inputs first when some parameter is still lazy.
     raise NotImplementedError('lazy_parameter_count: not written yet, see the TODO above this line')
 
 
@@ -64,11 +62,9 @@ def output_shapes(model: nn.Module, input_shape: Sequence[int]) -> list[tuple[st
     also when the forward pass raises (the error propagates). A leaf called twice appears twice;
     a shape is a tuple of ints.
     """
-    # TODO: register a forward hook (module.register_forward_hook) on every leaf module of
-    #   model.named_modules() (a leaf has no children) that appends (name, tuple(output.shape));
-    #   remember every module's .training flag, switch to model.eval(), run the model on
-    #   torch.zeros(input_shape) under torch.no_grad(), and in a finally block remove every
-    #   handle and set each module's flag back (as in materialize).
+    # TODO: return (qualified name, output shape) of every leaf module in call order, from one dry
+    #   run on zeros of input_shape (no graph, eval mode), leaving no hook behind and every
+    #   module's mode as it was, also when the run raises.
     raise NotImplementedError('output_shapes: not written yet, see the TODO above this line')
 
 
@@ -82,11 +78,10 @@ class LazyCNN(nn.Module):
 
     def __init__(self, num_classes: int = 10) -> None:
         super().__init__()
-        # TODO: a convolutional stack (e.g. Conv2d(1, 16, 3, padding=1), ReLU, MaxPool2d(2),
-        #   Conv2d(16, 32, 3, padding=1), ReLU, MaxPool2d(2), Flatten) and an
-        #   nn.LazyLinear(num_classes) head, which works out the flattened size itself.
+        # TODO: a convolutional stack (two conv blocks) followed by a head whose input size is found
+        #   on the first call, so 28x28 and 32x32 images both work.
         raise NotImplementedError('LazyCNN.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: the head applied to the flattened features; return logits.
+        # TODO: return the logits: the head applied to the flattened features.
         raise NotImplementedError('LazyCNN.forward: not written yet, see the TODO above this line')

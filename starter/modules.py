@@ -16,12 +16,12 @@ class MLP(nn.Module):
 
     def __init__(self, in_features: int = 20, hidden: int = 256, out_features: int = 10) -> None:
         super().__init__()
-        # TODO: create two nn.Linear layers (in_features -> hidden, hidden -> out_features)
-        #   and store them as attributes so that nn.Module registers their parameters.
+        # TODO: build two fully connected layers, in_features -> hidden and hidden -> out_features,
+        #   registered with this module so their parameters are seen.
         raise NotImplementedError('MLP.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: apply the hidden layer, F.relu, then the output layer. No softmax: return logits.
+        # TODO: return the logits: the hidden layer, a ReLU, then the output layer (no softmax).
         raise NotImplementedError('MLP.forward: not written yet, see the TODO above this line')
 
 
@@ -34,12 +34,12 @@ class MySequential(nn.Module):
 
     def __init__(self, *modules: nn.Module) -> None:
         super().__init__()
-        # TODO: register each module with self.add_module(str(index), module) so that
-        #   state_dict() has keys "0.weight", "1.weight", ... and .to()/.parameters() see them.
+        # TODO: register every module as a child, in order, named by its position, so state_dict()
+        #   keys read '0.weight', '1.weight', ... and .to()/.parameters() see them.
         raise NotImplementedError('MySequential.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: pass X through every child in registration order (self.children()).
+        # TODO: pass X through every child module in the order they were given.
         raise NotImplementedError('MySequential.forward: not written yet, see the TODO above this line')
 
 
@@ -54,14 +54,13 @@ class FixedHiddenMLP(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # TODO: a constant (20, 20) random weight that gets no gradient and is not a parameter
-        #   (a plain tensor with requires_grad=False, or self.register_buffer), and one
-        #   nn.Linear(20, 20).
+        # TODO: keep a constant random (20, 20) weight that is neither a parameter nor trained, and
+        #   one linear layer 20 -> 20.
         raise NotImplementedError('FixedHiddenMLP.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: X = linear(X); X = relu(X @ rand_weight + 1); X = linear(X) (the same layer
-        #   again); then halve X while X.abs().sum() > 1; return X.sum().
+        # TODO: the linear layer, relu(X @ constant weight + 1), the same linear layer again, then
+        #   halve X while the sum of its absolute values exceeds 1; return the sum of X.
         raise NotImplementedError('FixedHiddenMLP.forward: not written yet, see the TODO above this line')
 
 
@@ -73,12 +72,12 @@ class NestMLP(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        # TODO: an nn.Sequential of Linear(20, 64), ReLU, Linear(64, 32), ReLU, and a separate
-        #   nn.Linear(32, 16) head.
+        # TODO: a nested sequential block Linear(20, 64), ReLU, Linear(64, 32), ReLU, and a separate
+        #   linear head 32 -> 16.
         raise NotImplementedError('NestMLP.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: the head applied to the output of the nested Sequential.
+        # TODO: return the head applied to the nested block's output.
         raise NotImplementedError('NestMLP.forward: not written yet, see the TODO above this line')
 
 
@@ -91,11 +90,12 @@ class Parallel(nn.Module):
 
     def __init__(self, net1: nn.Module, net2: nn.Module) -> None:
         super().__init__()
-        # TODO: keep both networks as child modules (attributes).
+        # TODO: keep both networks as registered children.
         raise NotImplementedError('Parallel.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: torch.cat of both outputs along the last dimension (dim=-1), not the batch dim.
+        # TODO: return both networks' outputs on the same X, joined along the last (feature)
+        #   dimension.
         raise NotImplementedError('Parallel.forward: not written yet, see the TODO above this line')
 
 
@@ -105,8 +105,8 @@ def make_stack(factory: Callable[[], nn.Module], n: int) -> nn.Sequential:
     factory is called exactly n times and block i is the module returned by the i-th call, so no two
     blocks share parameters. n not a positive int (0, a negative number, a bool, a float): ValueError.
     """
-    # TODO: call factory() once per block, so no two blocks share parameters, and wrap
-    #   them in nn.Sequential. n must be a positive int, else raise ValueError.
+    # TODO: return an nn.Sequential of n blocks, each built by its own factory() call so no two
+    #   share parameters; n not a positive int is a ValueError.
     raise NotImplementedError('make_stack: not written yet, see the TODO above this line')
 
 
@@ -136,13 +136,14 @@ class ConfigurableMLP(nn.Module):
         batch_norm: bool = False,
     ) -> None:
         super().__init__()
-        # TODO: validate activation (one of "relu", "tanh", "gelu", else ValueError naming it),
-        #   then build the layers in a loop over hidden_sizes and keep them in an nn.Sequential
-        #   or nn.ModuleList (a plain Python list hides them from nn.Module).
+        # TODO: raise ValueError naming activation unless it is 'relu', 'tanh' or 'gelu'; then
+        #   build, per hidden size, Linear -> [BatchNorm1d when batch_norm] -> activation ->
+        #   [Dropout when dropout > 0], and a last Linear to output_size, all registered with
+        #   the module.
         raise NotImplementedError('ConfigurableMLP.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: run X through the layers.
+        # TODO: return the layers applied to X in order.
         raise NotImplementedError('ConfigurableMLP.forward: not written yet, see the TODO above this line')
 
 
@@ -154,9 +155,11 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, num_channels: int) -> None:
         super().__init__()
-        # TODO: two nn.Conv2d(num_channels, num_channels, kernel_size=3, padding=1).
+        # TODO: two 3x3 convolutions from num_channels to num_channels that keep the height and
+        #   width.
         raise NotImplementedError('ResidualBlock.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: conv1, ReLU, conv2, then add the input back (the skip connection).
+        # TODO: return X + conv2(relu(conv1(X))): the correction added back onto the input (the skip
+        #   connection).
         raise NotImplementedError('ResidualBlock.forward: not written yet, see the TODO above this line')

@@ -14,10 +14,9 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     int, also for a model on the ``meta`` device. A model that is not an nn.Module (a list of
     tensors, a tensor, None) raises TypeError.
     """
-    # TODO: sum p.numel() over model.parameters(), which yields every shared tensor once and
-    #   never a buffer (state_dict() would give you both mistakes); with trainable_only keep
-    #   only the p with p.requires_grad. Return a Python int; a model that is not an
-    #   nn.Module raises TypeError.
+    # TODO: return, as a Python int, how many numbers the model learns: each shared parameter
+    #   counted once, buffers never, and with trainable_only only those that require grad. A
+    #   model that is not an nn.Module raises TypeError.
     raise NotImplementedError('count_parameters: not written yet, see the TODO above this line')
 
 
@@ -27,8 +26,8 @@ def parameter_table(model: nn.Module) -> list[tuple[str, tuple[int, ...], int, b
     Returns a list of tuples (str, tuple of ints, int, bool): a shared tensor appears once, under
     its first name, frozen parameters too, buffers never. The model is left unchanged.
     """
-    # TODO: one tuple per (name, p) in model.named_parameters(): the name, the shape as a
-    #   tuple of ints, p.numel() and p.requires_grad. Buffers are not parameters.
+    # TODO: return one (name, shape as a tuple of ints, number of entries, requires_grad) tuple per
+    #   parameter, in named_parameters() order; buffers are not parameters.
     raise NotImplementedError('parameter_table: not written yet, see the TODO above this line')
 
 
@@ -41,13 +40,13 @@ class TiedMLP(nn.Module):
 
     def __init__(self, dim: int = 8) -> None:
         super().__init__()
-        # TODO: create three nn.Linear layers: Linear(4, dim), ONE Linear(dim, dim) that both
-        #   middle steps share, and Linear(dim, 1). dim must be a positive int, else ValueError.
+        # TODO: build Linear(4, dim), ONE Linear(dim, dim) that both middle steps share, and
+        #   Linear(dim, 1); dim not a positive int is a ValueError.
         raise NotImplementedError('TiedMLP.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: first layer, ReLU, the shared layer, ReLU, the very same shared layer again,
-        #   ReLU, last layer. Calling one module twice is what ties the weights.
+        # TODO: first layer, ReLU, the shared layer, ReLU, the very same shared layer again, ReLU,
+        #   last layer: calling one module twice is what ties the weights.
         raise NotImplementedError('TiedMLP.forward: not written yet, see the TODO above this line')
 
 
@@ -60,10 +59,9 @@ def freeze_(model: nn.Module, prefixes: Iterable[str]) -> int:
     TypeError before anything is frozen. The Parameter objects stay the same, so an optimizer
     built before sees the change.
     """
-    # TODO: for each (name, p) in model.named_parameters() whose name.startswith(...) one of
-    #   the prefixes, call p.requires_grad_(False) on the Parameter itself (p.detach() and
-    #   p.data are new tensors, and a flag on the module does nothing) and count it.
-    #   A prefix that is not a str raises TypeError.
+    # TODO: switch off requires_grad on every parameter whose name starts with one of the prefixes
+    #   (on the Parameter itself) and return how many tensors you froze; a prefix that is not a
+    #   str raises TypeError.
     raise NotImplementedError('freeze_: not written yet, see the TODO above this line')
 
 
@@ -74,6 +72,6 @@ def grad_norms(model: nn.Module) -> dict[str, float | None]:
     parameter that is frozen, unused or zeroed with set_to_none gives None. The gradients are
     left untouched.
     """
-    # TODO: a dict over model.named_parameters(): None when p.grad is None, else the float
-    #   torch.linalg.vector_norm(p.grad).item(). The norm of the gradient, not of p itself.
+    # TODO: return {name: L2 norm of that parameter's gradient as a float, or None where it has no
+    #   gradient} for every parameter: the norm of the gradient, not of the parameter.
     raise NotImplementedError('grad_norms: not written yet, see the TODO above this line')

@@ -21,8 +21,8 @@ def set_seed(seed: int) -> None:
     ``seed`` must be an int in [0, 2**32) (a bool, a float or a string is no seed), else ValueError
     naming it, raised before any RNG is touched. Returns None.
     """
-    # TODO: three libraries, three RNGs: random.seed, np.random.seed and torch.manual_seed (which
-    #   also seeds CUDA). seed must be an int in [0, 2**32), else ValueError naming it.
+    # TODO: seed Python's random, NumPy's global generator and torch (CPU and CUDA) with seed; a
+    #   seed that is not an int in [0, 2**32) raises ValueError naming it.
     raise NotImplementedError('set_seed: not written yet, see the TODO above this line')
 
 
@@ -34,9 +34,9 @@ def train_epoch(model: nn.Module, loader: Batches, loss_fn: LossFn, optimizer: t
     loss of a batch. Returns the mean loss per sample over the epoch (batches of different sizes
     weigh by their size) as a Python float; a loader that yields no batch raises ValueError.
     """
-    # TODO: model.train(); for each (inputs, targets): optimizer.zero_grad(), loss = loss_fn(model(inputs),
-    #   targets), loss.backward(), optimizer.step(). Sum loss.item() * batch size and divide by the
-    #   number of samples (a plain mean of batch losses overweights a short last batch).
+    # TODO: one pass over loader in train mode with one optimizer step per batch, each from that
+    #   batch's gradient alone; return the mean loss per sample as a float (a short last batch
+    #   weighs by its size). A loader without batches raises ValueError.
     raise NotImplementedError('train_epoch: not written yet, see the TODO above this line')
 
 
@@ -49,11 +49,9 @@ def evaluate(model: nn.Module, loader: Batches, loss_fn: LossFn) -> tuple[float,
     model may mix modes, e.g. a frozen BatchNorm kept in eval inside a model in train mode), also
     when the loop raises. Returns two Python floats; a loader that yields no batch raises ValueError.
     """
-    # TODO: remember every submodule's mode ([(m, m.training) for m in model.modules()]: model.training
-    #   alone misses a submodule kept in another mode), switch to model.eval(), and loop under
-    #   torch.no_grad(): sum loss.item() * batch size and the correct predictions
-    #   (outputs.argmax(dim=1) == targets), then divide both by the number of samples. Restore each
-    #   submodule's mode in a finally block, so an error does not leave the model in eval mode.
+    # TODO: return (mean loss per sample, accuracy) as floats, computed in eval mode without
+    #   building a graph; afterwards every submodule is back in the mode it was in, also when
+    #   the loop raises. A loader without batches raises ValueError.
     raise NotImplementedError('evaluate: not written yet, see the TODO above this line')
 
 
@@ -77,10 +75,9 @@ def fit(
     per epoch run, and "best_epoch", the 0-based index (an int) of the best one. epochs and patience
     below 1 raise ValueError.
     """
-    # TODO: loop over epochs with train_epoch and evaluate, appending to the history. Keep the best
-    #   validation loss and a COPY of the best weights (copy.deepcopy(model.state_dict()): a plain
-    #   state_dict() holds the live tensors and changes as training goes on); count the epochs since
-    #   the last improvement and stop when the count reaches patience. Finally model.load_state_dict.
+    # TODO: train for up to epochs epochs, validating after each; stop once patience epochs in a row
+    #   bring no strictly lower validation loss, then load the best epoch's weights back into
+    #   the model (a copy taken then, not the live state) and return the history.
     raise NotImplementedError('fit: not written yet, see the TODO above this line')
 
 
@@ -96,19 +93,18 @@ class LinearRegressionManual:
     """
 
     def __init__(self, n_features: int, lr: float) -> None:
-        # TODO: a weight of shape (n_features,) and a bias of shape (1,), both zeros and leaf tensors
-        #   with requires_grad=True, and keep lr.
+        # TODO: a weight of shape (n_features,) and a bias of shape (1,), both zeros and trainable
+        #   leaf tensors, and lr.
         raise NotImplementedError('LinearRegressionManual.__init__: not written yet, see the TODO above this line')
 
     def predict(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: X @ weight + bias, of shape (N,) like y (an (N, 1) prediction against an (N,) target
-        #   broadcasts to (N, N) inside the loss).
+        # TODO: return the predictions X @ weight + bias, of shape (N,) like y.
         raise NotImplementedError('LinearRegressionManual.predict: not written yet, see the TODO above this line')
 
     def fit(self, X: torch.Tensor, y: torch.Tensor, epochs: int) -> list[float]:
-        # TODO: check the shapes, then per epoch: loss = ((predict(X) - y) ** 2).mean(); loss.backward();
-        #   under torch.no_grad() move each parameter by -lr * its .grad, then zero the grads
-        #   (param.grad.zero_()), or the next backward adds to them.
+        # TODO: raise ValueError for X not (N, n_features) or y not (N,); then per epoch take one
+        #   gradient-descent step on the mean squared error with autograd's gradients and no
+        #   optimizer. Return the loss of every epoch.
         raise NotImplementedError('LinearRegressionManual.fit: not written yet, see the TODO above this line')
 
 
@@ -117,12 +113,11 @@ class LinearRegressionModule(nn.Module):
 
     def __init__(self, n_features: int) -> None:
         super().__init__()
-        # TODO: one nn.Linear(n_features, 1).
+        # TODO: one linear layer n_features -> 1.
         raise NotImplementedError('LinearRegressionModule.__init__: not written yet, see the TODO above this line')
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        # TODO: the linear layer's (N, 1) output without its last dimension: .squeeze(-1). A bare
-        #   .squeeze() also drops the batch dimension when N == 1.
+        # TODO: return the linear layer's output as shape (N,), also when N == 1.
         raise NotImplementedError('LinearRegressionModule.forward: not written yet, see the TODO above this line')
 
 
@@ -134,8 +129,7 @@ def train_digits() -> tuple[nn.Module, float]:
     divided by 16 (so in [0, 1]) and returns (N, 10) float32 logits. Returns the tuple (model, its
     accuracy on the held-out split as a Python float in [0, 1]).
     """
-    # TODO: X = torch.tensor(digits.data, dtype=torch.float32) / 16, y = torch.tensor(digits.target);
-    #   split with a torch.randperm; a small MLP (64 -> 128 -> ReLU -> 10) trained with Adam
-    #   (lr 1e-2) and CrossEntropyLoss for about fifteen epochs of shuffled batches of 64 is plenty.
-    #   Reuse train_epoch and evaluate.
+    # TODO: load the bundled digits in here, hold out a fifth as a test split, train a classifier on
+    #   the rest (pixels / 16) and return (model, its test accuracy as a float in [0, 1]); >=
+    #   0.95 in under 30 s.
     raise NotImplementedError('train_digits: not written yet, see the TODO above this line')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,15 @@ def engine_env(**extra: str) -> dict[str, str]:
     """
     path = os.pathsep.join(part for part in (str(ROOT), os.environ.get("PYTHONPATH", "")) if part)
     return {**os.environ, "PYTHONPATH": path, **extra}
+
+
+def like_a_terminal() -> None:
+    """``preexec_fn`` for a command the test stops with Ctrl-C: SIGINT handled as in a terminal.
+
+    A job started in the background of a shell (as CI may start the suite) inherits SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler in the commands it runs.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture(scope="session")

@@ -109,7 +109,7 @@ def test_the_step_prints_the_check_table_with_the_first_failure_of_each_kata(gra
     line = next(line for line in lines if line.split()[2:3] == ["MLP"])
     assert line.split()[:3] == ["not", "started", "MLP"] and f"0/{mlp['max_points']:g}" in line
     assert "modules.py:" in line and "torchkata hint MLP" in text
-    assert sum(line.lstrip().startswith("done ") for line in lines) == sum(
+    assert sum(line.lstrip().startswith("all checks pass ") for line in lines) == sum(
         kata["points"] == kata["max_points"]
         for chapter in data["chapters"].values()
         for kata in chapter["katas"].values()

@@ -181,10 +181,11 @@ def test_classroom_report_exits_zero_only_at_full_marks() -> None:
     assert lines[2].strip() == "A() returned 1; expected 2." and "Points: 2 / 4," in text
     tampered = classroom_report(_result(tampered=True))[0]
     assert "m: tampered: a canary check passed" in tampered and "Points: 1 / 4," in tampered
-    assert "1 of 2 katas done, 1/4 points" in tampered
+    assert "1 of 2 katas pass all their checks: 1/4 points" in tampered
     full = build_result([Outcome("public/test_n.py::test_c", "n", "C", 1.0, "public", True)], {"n": ["C"]})
     text, status = classroom_report(full)
-    assert status == 0 and text.splitlines()[1].split() == ["done", "C", "1/1"] and layers_text(full.layers) in text
+    assert status == 0 and text.splitlines()[1].split() == ["public", "checks", "pass", "C", "1/1"]
+    assert layers_text(full.layers) in text
     assert text.splitlines()[-2:] == ["Points: 1 / 1, the total GitHub Classroom records.", "PASS: every check passes."]
 
 

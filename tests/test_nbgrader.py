@@ -446,7 +446,7 @@ def test_nbgrader_round_trip(tmp_path):
     assert "BEGIN SOLUTION" not in release
     assert leaks("release/modules/modules.ipynb", notebook_text(student, "code")) == []
     assert leaks("release/modules/modules.ipynb", release, only="hidden grader") == []
-    assert "# TODO: create two nn.Linear layers" in release
+    assert "# TODO: build two fully connected layers" in release
 
     source = nbformat.read(notebook_path(course, "modules"), as_version=4)
     mutant = load_mutants(PROJECT.mutants / "modules.py")[0]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHAPTERS, PROJECT, engine_env
+from tests.conftest import CHAPTERS, PROJECT, engine_env, like_a_terminal
 from tests.test_student_loop import MLP_DONE, WatchProcess, kata_row, make_course, run_cli, write_kata
 from torchkata.checks import describe
 from torchkata.grading.messages import failure_message
@@ -124,6 +124,7 @@ def test_check_ctrl_c_says_it_was_interrupted(course: Path) -> None:
         text=True,
         env=engine_env(),
         start_new_session=True,
+        preexec_fn=like_a_terminal,
     )
     try:
         deadline = time.monotonic() + 120
@@ -169,10 +170,10 @@ def test_check_shows_public_points_beside_the_full_points(tmp_path: Path, monkey
     write_kata(root, "MLP", MLP_DONE)
     status, out, _ = run_cli(capsys, "check", "MLP")
     assert status == 0
-    assert re.search(r"public checks pass\s+MLP\s+2/2 of \d+", out), out
+    assert re.search(r"public checks pass\s+MLP\s+3/3 of \d+", out), out
     assert "points in all with the hidden checks" in out and "done" not in out
     status, out, _ = run_cli(capsys, "list")
-    assert "in all" in out and re.search(r"^\s+MLP\s+public checks pass\s+2/2\s+\d+$", out, re.M), out
+    assert "in all" in out and re.search(r"^\s+MLP\s+public checks pass\s+3/3\s+\d+$", out, re.M), out
 
 
 # watch

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CHAPTERS, PROJECT, engine_env
+from tests.conftest import CHAPTERS, PROJECT, engine_env, like_a_terminal
 from torchkata.cli import main
 from torchkata.course.catalog import find_kata
 from torchkata.course.locate import definition_span, todo_location
@@ -115,7 +115,7 @@ def test_check_untouched_starter_says_not_started_with_the_todo_line(course: Pat
         assert "not started" in kata_row(out, kata.name)
     assert f"starter/modules.py:{todo_line(course, 'MLP')}" in kata_row(out, "MLP")
     assert "Next: MLP (modules)" in out
-    assert "TODO: create two nn.Linear layers" in out
+    assert "TODO: build two fully connected layers" in out
     assert "Traceback" not in out and "NotImplementedError" not in out
 
 
@@ -160,7 +160,7 @@ def test_check_a_half_written_kata_points_at_the_method_still_to_write(course: P
     status, out, _ = run_cli(capsys, "check", "MLP")
     assert status == 1
     row = kata_row(out, "MLP")
-    assert "failing" in row and "(1 of 2 checks fail)" in row, "the parameter count already passes"
+    assert "failing" in row and "(2 of 3 checks fail)" in row, "the parameter count already passes"
     assert f"starter/modules.py:{line}" in row
     assert "not started: MLP.forward" in out and "TODO: apply the layers" in out
     assert "Traceback" not in out
@@ -315,9 +315,9 @@ def test_list_shows_each_kata_state_points_bars_and_the_next_kata(course: Path, 
     write_kata(course, "MLP", MLP_DONE)
     status, out, _ = run_cli(capsys, "list")
     assert status == 0
-    assert re.search(r"^\s+MLP\s+public checks pass\s+2/2$", out, re.M), out
+    assert re.search(r"^\s+MLP\s+public checks pass\s+3/3$", out, re.M), out
     assert re.search(r"^\s+MySequential\s+not started\s+0/\d+$", out, re.M), out
-    assert re.search(r"^03 modules\s+#+-+\s+\d+%\s+1/8\s+2/\d+$", out, re.M), out
+    assert re.search(r"^03 modules\s+#+-+\s+\d+%\s+1/8\s+3/\d+$", out, re.M), out
     assert re.search(r"^04 parameters\s+-+\s+0%\s+0/\d+", out, re.M), out
     assert re.search(r"^overall\s+#+-+\s+\d+%\s+1/\d+", out, re.M), out
     assert f"Next: MySequential (modules) in starter/modules.py:{todo_line(course, 'MySequential')}" in out
@@ -356,7 +356,7 @@ class WatchProcess:
     def __init__(self, root: Path, *args: str) -> None:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "torchkata", "watch", *args], cwd=root, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True, preexec_fn=like_a_terminal,
             env=engine_env(COLUMNS="120"),
         )
         self.lines: queue.Queue[str | None] = queue.Queue()

@@ -90,7 +90,7 @@ def test_a_grading_child_holds_no_classmate_and_no_request(tmp_path: Path) -> No
         folder.mkdir(parents=True)
         (folder / "toy.py").write_text(SUBMISSION.format(marker=marker))
         submissions[name] = folder
-    results = grade_submissions(submissions, ["toy"], course, Limits(wall_seconds=60, test_seconds=30), jobs=2)
+    results = grade_submissions(submissions, ["toy"], course, Limits(wall_seconds=240, test_seconds=200), jobs=2)
     for name, result in results.items():
         chapter = result.chapters["toy"]
         failures = [failure["message"] for kata in chapter.katas.values() for failure in kata.failed]

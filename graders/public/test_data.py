@@ -1,4 +1,8 @@
-"""Public checks for chapter 10, data: lengths, item shapes and dtypes, batches from a real DataLoader."""
+"""Public checks for chapter 10, data: lengths, item values, padded batches, balanced and seeded sampling.
+
+The hidden checks add transforms, negative indices, multi-dimensional items, worker seeding, lazy memmap reads
+and bad arguments.
+"""
 
 import numpy as np
 import pytest
@@ -36,6 +40,14 @@ def test_window_dataset_length_and_item_shapes(impl):
     x, target = checks.call("WindowDataset(series, 3, 2)[0]", dataset.__getitem__, 0)
     checks.shape(x, (3,), "the input window of WindowDataset(series, 3, 2)[0]")
     checks.shape(target, (2,), "the target of WindowDataset(series, 3, 2)[0]")
+    for index in (0, 2, 5):
+        x, target = checks.call(f"WindowDataset(series, 3, 2)[{index}]", dataset.__getitem__, index)
+        call = f"WindowDataset(series, 3, 2)[{index}] with series = arange(10.)"
+        checks.close(x, series[index : index + 3], f"the input window of {call}")
+        checks.close(
+            target, series[index + 3 : index + 5], f"the target of {call}",
+            "The target is the horizon steps right after the window: series[i + window : i + window + horizon].",
+        )
 
 
 @pytest.mark.kata("CharDataset")
@@ -50,22 +62,32 @@ def test_char_dataset_items(impl):
     for name, value in (("x", x), ("y", y)):
         checks.shape(value, (4,), f"{name} of CharDataset('hello world', 4)[0]")
         checks.dtype(value, torch.int64, f"{name} of CharDataset('hello world', 4)[0]", "Character ids are int64.")
+    ids = torch.tensor([sorted(set(text)).index(char) for char in text])
+    checks.close(x, ids[0:4], "x of CharDataset('hello world', 4)[0]", "Vocabulary: the sorted unique characters.")
+    checks.close(
+        y, ids[1:5], "y of CharDataset('hello world', 4)[0]",
+        "y is x shifted by one character: the next character at every position ('ello' for 'hell').",
+    )
 
 
 @pytest.mark.kata("pad_collate")
 @pytest.mark.points(1)
-def test_pad_collate_shapes(impl):
+def test_pad_collate_values(impl):
     batch = [(torch.randn(3, 2), 0), (torch.randn(5, 2), 1), (torch.randn(1, 2), 0)]
-    out = checks.call("pad_collate(batch)", impl.pad_collate, batch)
+    out = checks.call("pad_collate(batch, pad_value=-1)", impl.pad_collate, batch, -1)
     checks.check(
         isinstance(out, tuple) and len(out) == 3,
         f"pad_collate(batch) returned {checks.describe(out)}; expected a tuple (padded, lengths, labels).",
     )
     padded, lengths, labels = out
-    call = "pad_collate(batch) with sequences of shapes (3, 2), (5, 2), (1, 2)"
+    call = "pad_collate(batch, pad_value=-1) with sequences of shapes (3, 2), (5, 2), (1, 2) and labels 0, 1, 0"
     checks.shape(padded, (3, 5, 2), f"padded of {call}", "Batch first: (B, T_max, ...).")
-    checks.shape(lengths, (3,), f"lengths of {call}")
-    checks.shape(labels, (3,), f"labels of {call}")
+    expected = torch.full((3, 5, 2), -1.0)
+    for row, (sequence, _) in enumerate(batch):
+        expected[row, : len(sequence)] = sequence
+    checks.close(padded, expected, f"padded of {call}", "Fill the tail of each shorter sequence with pad_value.")
+    checks.close(lengths, torch.tensor([3, 5, 1]), f"lengths of {call}", "Each sequence's own length, as int64.")
+    checks.close(labels, torch.tensor([0, 1, 0]), f"labels of {call}")
 
 
 @pytest.mark.kata("balanced_loader")
@@ -77,6 +99,27 @@ def test_balanced_loader_batches(impl):
     checks.equal(
         sizes, [8, 8, 4], "the batch sizes of one epoch of balanced_loader(dataset of 20, labels, 8)",
         "One epoch draws len(dataset) samples: WeightedRandomSampler(..., num_samples=len(dataset)).",
+    )
+
+
+@pytest.mark.kata("balanced_loader")
+@pytest.mark.points(1)
+def test_balanced_loader_draws_both_classes_equally(impl):
+    labels = torch.tensor([0] * 45 + [1] * 15)
+    dataset = TensorDataset(torch.arange(60), labels)
+    generator = torch.Generator().manual_seed(0)
+    call = "balanced_loader(dataset of 60 (45 of class 0, 15 of class 1), labels, 20, generator)"
+    loader = checks.call(call, impl.balanced_loader, dataset, labels, 20, generator)
+    drawn = checks.call(
+        "iterating five epochs", lambda: [i for _ in range(5) for idx, _ in loader for i in idx.tolist()]
+    )
+    share = sum(labels[i].item() for i in drawn) / len(drawn)
+    distinct = len(set(drawn))
+    checks.check(
+        0.38 < share < 0.62 and distinct > 30,
+        f"five epochs of {call} drew class 1 for {share:.0%} of {len(drawn)} samples, from {distinct} distinct "
+        "samples; expected about half of the draws from each class, spread over the whole dataset.",
+        "Give every sample the weight 1 / (count of its class): WeightedRandomSampler takes one weight per sample.",
     )
 
 

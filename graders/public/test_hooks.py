@@ -1,4 +1,7 @@
-"""Public checks for chapter 13, hooks: what each kata returns on a small model, and no hook left behind."""
+"""Public checks for chapter 13, hooks: what each kata returns on a small model, and no hook left behind.
+
+The hidden checks add deeper models, repeated modules, backward hooks, tuple outputs and bad arguments.
+"""
 
 import copy
 import math
@@ -9,7 +12,7 @@ import torch
 from torch import nn
 
 from torchkata import checks
-from torchkata.graderkit import hooks
+from torchkata.graderkit import errors, hooks
 
 
 def _no_hooks_left(model: nn.Module, call: str) -> None:
@@ -25,6 +28,20 @@ class SqrtOfNegative(nn.Module):
 
     def forward(self, x):
         return (-x.abs() - 1).sqrt()
+
+
+class Overflow(nn.Module):
+    """Always Inf: a product too large for float32."""
+
+    def forward(self, x):
+        return x * 0 + 1e30 * 1e30
+
+
+class Fails(nn.Module):
+    """A forward that raises, as a bug further down a real model would."""
+
+    def forward(self, x):
+        raise RuntimeError("this layer always fails")
 
 
 def _small_net() -> nn.Module:
@@ -51,6 +68,24 @@ def test_capture_activations_returns_detached_outputs(impl):
         not captured["head"].requires_grad,
         f"{call}['head'] requires grad; expected a detached tensor.", "Store output.detach() in the hook.",
     )
+    _no_hooks_left(model, call)
+
+
+@pytest.mark.kata("capture_activations")
+@pytest.mark.points(1)
+def test_capture_activations_removes_its_hooks_when_forward_raises(impl):
+    working = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), act=nn.Tanh()))
+    x = torch.randn(2, 4)
+    captured = checks.call("capture_activations(model, x, ['fc'])", impl.capture_activations, working, x, ["fc"])
+    checks.check(
+        isinstance(captured, dict) and list(captured) == ["fc"],
+        f"capture_activations(model, x, ['fc']) returned {checks.describe(captured)}; expected a dict with key 'fc'.",
+    )
+    checks.close(captured["fc"], working.fc(x).detach(), "capture_activations(model, x, ['fc'])['fc']")
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), broken=Fails()))
+    call = "capture_activations(model, x, ['fc']) where a later module's forward raises"
+    error = errors.raised(lambda: impl.capture_activations(model, torch.randn(2, 4), ["fc"]))
+    checks.check(error is not None, f"{call} returned normally; expected the forward's error to propagate.")
     _no_hooks_left(model, call)
 
 
@@ -94,6 +129,26 @@ def test_nan_guard_names_the_offender(impl):
         isinstance(error, RuntimeError) and "bad_sqrt" in str(error),
         f"with NaNGuard(model): model(x), where module 'bad_sqrt' outputs NaN, raised {error!r}; expected a "
         "RuntimeError whose message names 'bad_sqrt'.",
+    )
+    _no_hooks_left(model, "leaving NaNGuard(model)")
+
+
+@pytest.mark.kata("NaNGuard")
+@pytest.mark.points(1)
+def test_nan_guard_catches_inf(impl):
+    model = nn.Sequential(OrderedDict(fc=nn.Linear(4, 4), overflow=Overflow(), out=nn.Linear(4, 2)))
+    guard = checks.call("NaNGuard(model)", impl.NaNGuard, model)
+
+    def run() -> None:
+        with guard:
+            model(torch.randn(2, 4))
+
+    error = errors.raised(run)
+    checks.check(
+        isinstance(error, RuntimeError) and "overflow" in str(error),
+        f"with NaNGuard(model): model(x), where module 'overflow' outputs Inf, raised {error!r}; expected a "
+        "RuntimeError whose message names 'overflow'.",
+        "Test torch.isfinite(output).all(): torch.isnan misses +-Inf.",
     )
     _no_hooks_left(model, "leaving NaNGuard(model)")
 

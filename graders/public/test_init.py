@@ -1,4 +1,7 @@
-"""Public checks for chapter 05, init: zero biases, rough spreads, constants, reproducible seeds."""
+"""Public checks for chapter 05, init: zero biases, spreads, in-place updates, seeds that leave the global RNG alone.
+
+The hidden checks add distribution tests, more module types, CUDA generators and bad arguments.
+"""
 
 import pytest
 import torch
@@ -20,8 +23,13 @@ def _zero_biases(model: nn.Module, call: str) -> None:
 def test_init_normal_small_weights_and_zero_biases(impl):
     net = nn.Sequential(nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 16))
     call = "init_normal_(Sequential(Linear(64, 32), ReLU(), Linear(32, 16)))"
+    before = list(net.parameters())
     returned = checks.call(call, impl.init_normal_, net)
     checks.check(returned is net, f"{call} returned {checks.describe(returned)}; expected the module it was given.")
+    checks.same_objects(
+        before, list(net.parameters()), call,
+        "Initialise in place (nn.init.normal_(m.weight, ...)): an optimizer built earlier holds the old objects.",
+    )
     _zero_biases(net, call)
     weights = torch.cat([net[0].weight.detach().flatten(), net[2].weight.detach().flatten()])
     std = weights.std().item()
@@ -58,6 +66,30 @@ def test_init_by_type_batch_norm_and_biases(impl):
     _zero_biases(model, call)
 
 
+@pytest.mark.kata("init_by_type_")
+@pytest.mark.points(1)
+def test_init_by_type_spreads(impl):
+    model = nn.Sequential(nn.Conv2d(4, 32, 3), nn.ReLU(), nn.Flatten(), nn.Linear(200, 300))
+    call = "init_by_type_(Sequential(Conv2d(4, 32, 3), ReLU(), Flatten(), Linear(200, 300)))"
+    checks.call(call, impl.init_by_type_, model)
+    conv_std = model[0].weight.detach().std().item()
+    want = (2 / (32 * 3 * 3)) ** 0.5  # kaiming normal, fan_out = out_channels * kernel area
+    checks.check(
+        0.85 * want < conv_std < 1.15 * want,
+        f"after {call} the Conv2d weights have standard deviation {conv_std:.4g}; expected about {want:.4g}, "
+        "kaiming normal with mode='fan_out' (fan_out = 32 * 3 * 3).",
+        "nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu'): the default mode is fan_in.",
+    )
+    bound = (6 / (200 + 300)) ** 0.5
+    linear = model[3].weight.detach()
+    checks.check(
+        linear.abs().max().item() <= bound and linear.abs().max().item() > 0.9 * bound,
+        f"after {call} the Linear weights lie within +-{linear.abs().max().item():.4g}; expected xavier uniform, "
+        f"within +-{bound:.4g} = sqrt(6 / (fan_in + fan_out)) and filling that range.",
+        "nn.init.xavier_uniform_(m.weight).",
+    )
+
+
 @pytest.mark.kata("my_init_")
 @pytest.mark.points(1)
 def test_my_init_keeps_only_large_weights(impl):
@@ -90,3 +122,22 @@ def test_seeded_init_same_seed_same_weights(impl):
             b.detach(), a.detach(), f"{name} of two models after seeded_init_(model, 42)",
             "Seed a random generator with seed, then re-initialise: the same seed must give the same weights.",
         )
+
+
+@pytest.mark.kata("seeded_init_")
+@pytest.mark.points(1)
+def test_seeded_init_leaves_the_global_rng_alone(impl):
+    model = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    other = nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2))
+    torch.manual_seed(5)
+    state = torch.get_rng_state()
+    checks.call("seeded_init_(model, 42)", impl.seeded_init_, model, 42)
+    checks.check(
+        torch.equal(torch.get_rng_state(), state),
+        "seeded_init_(model, 42) changed the global random state; expected it untouched (the caller's own "
+        "draws must not depend on the call).",
+        "Seed inside torch.random.fork_rng() (it restores the global state on exit), not torch.manual_seed alone.",
+    )
+    checks.call("seeded_init_(other, 42)", impl.seeded_init_, other, 42)
+    for (name, a), b in zip(model.named_parameters(), other.parameters(), strict=True):
+        checks.close(b.detach(), a.detach(), f"{name} of two differently built models after seeded_init_(model, 42)")

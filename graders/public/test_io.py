@@ -1,4 +1,8 @@
-"""Public checks for chapter 08, io: files that reload safely and hold what was saved."""
+"""Public checks for chapter 08, io: files that reload safely, hold what was saved and are written atomically.
+
+The hidden checks add exact resumes, schedulers, strict loading, refused pickled code, exports run in a fresh
+process and every error of the docstrings.
+"""
 
 from collections.abc import Mapping
 
@@ -7,7 +11,7 @@ import torch
 from torch import nn
 
 from torchkata import checks
-from torchkata.graderkit import loading
+from torchkata.graderkit import errors, loading
 
 
 def _small_model(seed: int) -> nn.Module:
@@ -59,11 +63,26 @@ def test_load_tensors_returns_the_saved_dict(impl, tmp_path):
         checks.close(loaded[name], value, f"load_tensors(path)[{name!r}]")
 
 
+def _trained(seed: int) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A small model and an Adam optimizer after one step, so the optimizer has state to save."""
+    model = _small_model(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+    model(torch.randn(4, 3)).pow(2).mean().backward()
+    optimizer.step()
+    return model, optimizer
+
+
+class _Unpicklable:
+    """An extra value whose saving fails half-way through torch.save."""
+
+    def __reduce__(self):
+        raise RuntimeError("this value cannot be saved")
+
+
 @pytest.mark.kata("save_checkpoint")
 @pytest.mark.points(1)
 def test_save_checkpoint_holds_the_model_state_dict(impl, tmp_path):
-    model = _small_model(0)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model, optimizer = _trained(0)
     path = tmp_path / "checkpoint.pt"
     call = "save_checkpoint(path, model, optimizer, epoch=1)"
     checks.call(call, impl.save_checkpoint, path, model, optimizer, 1)
@@ -79,23 +98,82 @@ def test_save_checkpoint_holds_the_model_state_dict(impl, tmp_path):
         f"the file written by {call} holds no dict equal to model.state_dict().",
         "Store model.state_dict() in the checkpoint.",
     )
+    adam_state = optimizer.state_dict()["state"][0]
+    checks.check(
+        _holds(loaded, adam_state),
+        f"the file written by {call} holds no copy of the optimizer's state (Adam's step, exp_avg, exp_avg_sq).",
+        "Store optimizer.state_dict() too: without it a resumed run restarts Adam's moments from zero.",
+    )
+
+
+@pytest.mark.kata("save_checkpoint")
+@pytest.mark.points(1)
+def test_save_checkpoint_failure_leaves_the_old_file_intact(impl, tmp_path):
+    model, optimizer = _trained(0)
+    path = tmp_path / "checkpoint.pt"
+    checks.call("save_checkpoint(path, model, optimizer, 1)", impl.save_checkpoint, path, model, optimizer, 1)
+    good = path.read_bytes()
+    call = "save_checkpoint(path, model, optimizer, 2, broken=<a value whose saving fails>)"
+    # The failure is expected; what it leaves behind is checked.
+    errors.raised(lambda: impl.save_checkpoint(path, model, optimizer, 2, broken=_Unpicklable()))
+    checks.check(
+        path.is_file() and path.read_bytes() == good,
+        f"{call} failed half-way and left the existing checkpoint at path "
+        f"{'truncated or overwritten' if path.is_file() else 'deleted'}; expected the old file untouched.",
+        "Write into a temporary file in the same directory and publish it with os.replace(temporary, path) "
+        "only once torch.save has finished.",
+    )
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "checkpoint.pt")
+    checks.check(not left, f"{call} left these files behind: {left}; expected the temporary file removed.")
 
 
 @pytest.mark.kata("load_checkpoint")
 @pytest.mark.points(1)
 def test_load_checkpoint_restores_the_model(impl, tmp_path):
-    saved = _small_model(0)
-    optimizer = torch.optim.SGD(saved.parameters(), lr=0.1)
+    saved, optimizer = _trained(0)
     path = tmp_path / "checkpoint.pt"
-    checks.call("save_checkpoint(path, model, optimizer, epoch=4)", impl.save_checkpoint, path, saved, optimizer, 4)
+    checks.call(
+        "save_checkpoint(path, model, optimizer, epoch=4, best_loss=0.5)",
+        impl.save_checkpoint,
+        path,
+        saved,
+        optimizer,
+        4,
+        best_loss=0.5,
+    )
     fresh = _small_model(1)
-    info = checks.call("load_checkpoint(path, fresh_model)", impl.load_checkpoint, path, fresh)
+    call = "load_checkpoint(path, fresh_model) of save_checkpoint(path, model, optimizer, epoch=4, best_loss=0.5)"
+    info = checks.call(call, impl.load_checkpoint, path, fresh)
     for (name, expected), actual in zip(saved.state_dict().items(), fresh.state_dict().values(), strict=True):
         checks.close(actual, expected, f"after load_checkpoint(path, fresh_model), entry {name!r} of the model")
-    checks.check(
-        isinstance(info, Mapping) and info.get("epoch") == 4,
-        f"load_checkpoint(path, fresh_model) returned {checks.describe(info)}; expected a dict with 'epoch': 4.",
+    checks.equal(
+        info,
+        {"epoch": 4, "best_loss": 0.5},
+        call,
+        "Return {'epoch': epoch, **extra}: each extra value under its own name, beside the epoch.",
     )
+
+
+@pytest.mark.kata("load_checkpoint")
+@pytest.mark.points(1)
+def test_load_checkpoint_of_a_gpu_checkpoint_on_this_machine(impl, tmp_path, monkeypatch):
+    saved, optimizer = _trained(0)
+    path = tmp_path / "checkpoint.pt"
+    absent_gpu = f"cuda:{torch.cuda.device_count()}"
+    with monkeypatch.context() as patch:
+        # Every storage is tagged as living on a GPU this machine does not have.
+        patch.setattr(torch.serialization, "location_tag", lambda storage: absent_gpu)
+        checks.call("save_checkpoint(path, model, optimizer, epoch=1)", impl.save_checkpoint, path, saved, optimizer, 1)
+    fresh = _small_model(1)
+    call = f"load_checkpoint(path, fresh_model) of a checkpoint saved on {absent_gpu}, a GPU this machine lacks"
+    checks.call(call, impl.load_checkpoint, path, fresh)
+    for (name, expected), actual in zip(saved.state_dict().items(), fresh.state_dict().values(), strict=True):
+        checks.close(
+            actual,
+            expected,
+            f"after {call}, entry {name!r} of the model",
+            "Pass map_location on: torch.load(path, map_location=map_location, weights_only=True).",
+        )
 
 
 @pytest.mark.kata("reuse_layers_")

@@ -1,4 +1,7 @@
-"""Public checks for chapter 06, lazy: shapes, and that lazy parameters get materialised."""
+"""Public checks for chapter 06, lazy: shapes, materialised parameters, modes kept, no hook left behind.
+
+The hidden checks add more models and inputs, several example inputs, gradients and bad arguments.
+"""
 
 import pytest
 import torch
@@ -6,6 +9,7 @@ from torch import nn
 from torch.nn.parameter import is_lazy
 
 from torchkata import checks
+from torchkata.graderkit import hooks
 
 
 def _lazy_tensors(model: nn.Module) -> list[str]:
@@ -36,6 +40,11 @@ def test_materialize_returns_the_initialised_model(impl):
     checks.check(
         not left, f"after {call}, these tensors are still uninitialised: {left}.",
         "Run the model once on the example inputs: the first call gives lazy layers their shapes.",
+    )
+    checks.check(
+        model.training,
+        f"after {call} the model is in eval mode; expected train mode, as it was before the call.",
+        "Remember each module's mode before the dry run and restore it afterwards (model.train(was_training)).",
     )
 
 
@@ -70,6 +79,11 @@ def test_output_shapes_of_a_sequential(impl):
         plain, [("0", (2, 8)), ("1", (2, 8)), ("2", (2, 3))], call,
         "One (qualified name, output shape) pair per leaf module, in the order they run.",
     )
+    left = {where: count for where, count in hooks.hook_counts(model).items() if count}
+    checks.check(
+        not left, f"after {call}, hooks are still registered: {left}.",
+        "Keep every handle that register_forward_hook returns and call handle.remove() in a finally block.",
+    )
 
 
 @pytest.mark.kata("LazyCNN")
@@ -78,3 +92,14 @@ def test_lazy_cnn_output_shape(impl):
     model = checks.call("LazyCNN()", impl.LazyCNN)
     out = checks.call("LazyCNN()(x)", model, torch.randn(2, 1, 28, 28))
     checks.shape(out, (2, 10), "LazyCNN()(x) with x of shape (2, 1, 28, 28)")
+
+
+@pytest.mark.kata("LazyCNN")
+@pytest.mark.points(1)
+def test_lazy_cnn_fits_32_by_32_inputs(impl):
+    model = checks.call("LazyCNN()", impl.LazyCNN)
+    out = checks.call("LazyCNN()(x) with x of shape (2, 1, 32, 32)", model, torch.randn(2, 1, 32, 32))
+    checks.shape(
+        out, (2, 10), "LazyCNN()(x) with x of shape (2, 1, 32, 32)",
+        "A fresh LazyCNN learns its input sizes on the first call: make the head an nn.LazyLinear.",
+    )

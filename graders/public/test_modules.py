@@ -1,8 +1,12 @@
-"""Public checks for chapter 03, modules: shapes and parameter counts."""
+"""Public checks for chapter 03, modules: shapes, parameter counts and outputs computed from the layers.
+
+The hidden checks add other sizes, registration order, gradients, every ConfigurableMLP option and bad arguments.
+"""
 
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from torchkata import checks
 
@@ -29,6 +33,24 @@ def test_mlp_parameter_count(impl):
     )
 
 
+@pytest.mark.kata("MLP")
+@pytest.mark.points(1)
+def test_mlp_values(impl):
+    model = checks.call("MLP()", impl.MLP)
+    w1 = checks.parameter_of_shape(model, (256, 20), "MLP()", allow_transposed=True)
+    b1 = checks.parameter_of_shape(model, (256,), "MLP()")
+    w2 = checks.parameter_of_shape(model, (10, 256), "MLP()", allow_transposed=True)
+    b2 = checks.parameter_of_shape(model, (10,), "MLP()")
+    x = torch.randn(3, 20)
+    out = checks.call("MLP()(x)", model, x)
+    with torch.no_grad():
+        expected = F.relu(x @ w1.T + b1) @ w2.T + b2
+    checks.close(
+        out, expected, "MLP()(x) with x of shape (3, 20)", "Linear -> ReLU -> Linear: is the ReLU missing?",
+        rtol=1e-4, atol=1e-5,
+    )
+
+
 @pytest.mark.kata("MySequential")
 @pytest.mark.points(1)
 def test_mysequential_state_dict_keys(impl):
@@ -49,6 +71,17 @@ def test_fixed_hidden_mlp_returns_scalar(impl):
     model = checks.call("FixedHiddenMLP()", impl.FixedHiddenMLP)
     out = checks.call("FixedHiddenMLP()(x)", model, torch.rand(2, 20))
     checks.shape(out, (), "FixedHiddenMLP()(x) with x of shape (2, 20)", "forward ends with X.sum().")
+
+
+@pytest.mark.kata("FixedHiddenMLP")
+@pytest.mark.points(1)
+def test_fixed_hidden_mlp_trains_only_the_linear_layer(impl):
+    model = checks.call("FixedHiddenMLP()", impl.FixedHiddenMLP)
+    checks.parameter_count(
+        model, 20 * 20 + 20, "FixedHiddenMLP()",
+        "Only the Linear(20, 20) is trained: keep the constant weight as a buffer (register_buffer) or a "
+        "plain tensor, not an nn.Parameter.",
+    )
 
 
 @pytest.mark.kata("NestMLP")
@@ -79,6 +112,10 @@ def test_make_stack_length(impl):
         f"make_stack(lambda: nn.Linear(4, 4), 3) returned {checks.describe(stack)}; "
         "expected an nn.Sequential of 3 modules.",
     )
+    checks.parameter_count(
+        stack, 3 * (4 * 4 + 4), "make_stack(lambda: nn.Linear(4, 4), 3)",
+        "Call factory() once per layer: one instance repeated shares its parameters with itself.",
+    )
 
 
 @pytest.mark.kata("ConfigurableMLP")
@@ -97,4 +134,23 @@ def test_residual_block_shape(impl):
     checks.shape(
         out, (2, 3, 8, 8), "ResidualBlock(3)(x) with x of shape (2, 3, 8, 8)",
         "Both 3x3 convolutions need padding=1 to keep the height and width.",
+    )
+
+
+@pytest.mark.kata("ResidualBlock")
+@pytest.mark.points(1)
+def test_residual_block_values(impl):
+    block = checks.call("ResidualBlock(3)", impl.ResidualBlock, 3)
+    convs = checks.submodules(block, nn.Conv2d)
+    checks.check(
+        len(convs) == 2,
+        f"ResidualBlock(3) holds {len(convs)} nn.Conv2d modules; expected two 3x3 convolutions.",
+    )
+    x = torch.randn(2, 3, 8, 8)
+    out = checks.call("ResidualBlock(3)(x)", block, x)
+    with torch.no_grad():
+        expected = x + convs[1](F.relu(convs[0](x)))
+    checks.close(
+        out, expected, "ResidualBlock(3)(x) with x of shape (2, 3, 8, 8)",
+        "Expected X + conv2(relu(conv1(X))): is the skip connection (+ X) missing?", rtol=1e-4, atol=1e-5,
     )

@@ -1,4 +1,7 @@
-"""Public checks for chapter 12, optim: results against torch's own losses, optimizers and clipping."""
+"""Public checks for chapter 12, optim: results against torch's own losses, optimizers and clipping.
+
+The hidden checks add label smoothing, param groups, state_dict round trips, min_lr, gradients and bad arguments.
+"""
 
 import contextlib
 import importlib
@@ -49,6 +52,20 @@ def test_cross_entropy_matches_functional(impl):
     )
 
 
+@pytest.mark.kata("cross_entropy")
+@pytest.mark.points(1)
+def test_cross_entropy_is_stable_for_large_logits(impl):
+    logits = torch.tensor([[1e4, 0.0, -1e4], [-5e3, 5e3, 0.0]])
+    target = torch.tensor([1, 1])
+    call = "cross_entropy(logits, target) with logits = [[1e4, 0, -1e4], [-5e3, 5e3, 0]], target = [1, 1]"
+    with _no_builtin("cross_entropy"):
+        out = checks.call(call, impl.cross_entropy, logits, target)
+    checks.close(
+        out, F.cross_entropy(logits, target), call,
+        "exp(1e4) overflows to inf: subtract the row maximum first, or use torch.logsumexp.", rtol=1e-5, atol=1e-3,
+    )
+
+
 @pytest.mark.kata("bce_with_logits")
 @pytest.mark.points(1)
 def test_bce_with_logits_matches_functional(impl):
@@ -93,6 +110,21 @@ def _compare_with_torch(impl_factory, torch_factory, call: str, hint: str) -> No
         checks.close(got, want, f"{call}: parameter {index} after 3 steps", hint, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.kata("bce_with_logits")
+@pytest.mark.points(1)
+def test_bce_with_logits_is_stable_for_large_logits(impl):
+    logits = torch.tensor([200.0, -200.0, 50.0, -50.0])
+    target = torch.tensor([0.0, 1.0, 1.0, 0.0])
+    call = "bce_with_logits(logits, target) with logits = [200, -200, 50, -50], target = [0, 1, 1, 0]"
+    with _no_builtin("bce"):
+        out = checks.call(call, impl.bce_with_logits, logits, target)
+    checks.close(
+        out, F.binary_cross_entropy_with_logits(logits, target), call,
+        "sigmoid(200) is exactly 1 in float32 and log(1 - 1) = -inf: rewrite the loss with log(1 + exp(-x)) "
+        "computed stably.", rtol=1e-5, atol=1e-4,
+    )
+
+
 @pytest.mark.kata("SGDMomentum")
 @pytest.mark.points(1)
 def test_sgd_momentum_three_steps(impl):
@@ -101,6 +133,17 @@ def test_sgd_momentum_three_steps(impl):
         lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9),
         "SGDMomentum(params, lr=0.1, momentum=0.9)",
         "buf = momentum * buf + grad (buf = grad on the first step), then p -= lr * buf.",
+    )
+
+
+@pytest.mark.kata("SGDMomentum")
+@pytest.mark.points(1)
+def test_sgd_momentum_with_weight_decay(impl):
+    _compare_with_torch(
+        lambda params: impl.SGDMomentum(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+        lambda params: torch.optim.SGD(params, lr=0.1, momentum=0.9, weight_decay=0.1),
+        "SGDMomentum(params, lr=0.1, momentum=0.9, weight_decay=0.1)",
+        "Weight decay adds weight_decay * p to the gradient before the momentum buffer: g = grad + wd * p.",
     )
 
 

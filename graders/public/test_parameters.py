@@ -1,8 +1,12 @@
-"""Public checks for chapter 04, parameters: counts, table rows, shapes, frozen flags, norms."""
+"""Public checks for chapter 04, parameters: counts, table rows, tied weights, frozen flags, norms.
+
+The hidden checks add more models, trainable-only counts, gradients through the tied layer and bad arguments.
+"""
 
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from torchkata import checks
 
@@ -17,6 +21,30 @@ def test_count_parameters_linear_and_batch_norm(impl):
         "Linear(4, 6) holds 30 numbers and BatchNorm1d(6) a weight and a bias of 6 each; its running "
         "statistics are buffers, not parameters.",
     )
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(1)
+def test_count_parameters_counts_a_shared_weight_once(impl):
+    encoder, decoder = nn.Linear(4, 4), nn.Linear(4, 4)
+    decoder.weight = encoder.weight  # weight tying: one Parameter in two modules
+    model = nn.Sequential(encoder, nn.Tanh(), decoder)
+    call = "count_parameters(Sequential(encoder, Tanh(), decoder)) with decoder.weight = encoder.weight"
+    count = checks.call(call, impl.count_parameters, model)
+    checks.equal(
+        count, 4 * 4 + 4 + 4, call,
+        "A tied weight is one Parameter: count it once (model.parameters() already skips repeats).",
+    )
+
+
+@pytest.mark.kata("count_parameters")
+@pytest.mark.points(1)
+def test_count_parameters_trainable_only(impl):
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2))
+    model[0].weight.requires_grad_(False)
+    call = "count_parameters(Sequential(Linear(4, 6), ReLU(), Linear(6, 2)), trainable_only=True), first weight frozen"
+    count = checks.call(call, impl.count_parameters, model, trainable_only=True)
+    checks.equal(count, 6 + 6 * 2 + 2, call, "With trainable_only, count only the parameters with requires_grad=True.")
 
 
 @pytest.mark.kata("parameter_table")
@@ -48,6 +76,29 @@ def test_tied_mlp_parameter_count(impl):
         model, 4 * 8 + 8 + 8 * 8 + 8 + 8 + 1, "TiedMLP()",
         "Linear(4, 8), one shared Linear(8, 8) and Linear(8, 1) hold 121 parameters; a second "
         "Linear(8, 8) would add 72 more.",
+    )
+
+
+@pytest.mark.kata("TiedMLP")
+@pytest.mark.points(1)
+def test_tied_mlp_applies_the_shared_layer_twice(impl):
+    model = checks.call("TiedMLP()", impl.TiedMLP)
+    first = checks.parameter_of_shape(model, (8, 4), "TiedMLP()", allow_transposed=True)
+    shared = checks.parameter_of_shape(model, (8, 8), "TiedMLP()")
+    last = checks.parameter_of_shape(model, (1, 8), "TiedMLP()", allow_transposed=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1:
+                p.zero_()  # with every bias 0, the output depends only on the three weights
+    x = torch.randn(5, 4)
+    out = checks.call("TiedMLP()(x)", model, x)
+    with torch.no_grad():
+        hidden = F.relu(x @ first.T)
+        expected = F.relu(F.relu(hidden @ shared.T) @ shared.T) @ last.T
+    checks.close(
+        out, expected, "TiedMLP()(x) with x of shape (5, 4) and every bias set to 0",
+        "Linear(4, 8), ReLU, the shared layer, ReLU, the same shared layer again, ReLU, Linear(8, 1).",
+        rtol=1e-4, atol=1e-5,
     )
 
 

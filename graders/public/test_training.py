@@ -1,5 +1,10 @@
-"""Public checks for chapter 11, training: return types, modes, shapes and the capstone's interface."""
+"""Public checks for chapter 11, training: steps against a hand-written loop, early stopping, the capstone.
 
+The hidden checks add mixed modes, graph-free evaluation, patience counting, generated runs, the capstone on
+unseen digits within its time limit, and bad arguments.
+"""
+
+import copy
 import numbers
 import random
 
@@ -12,6 +17,9 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from torchkata import checks
+
+# train_digits may take up to 30 s (its docstring); a check of it stops at twice that.
+TRAINING_SECONDS = 60
 
 
 def _is_float(value):
@@ -54,6 +62,44 @@ def test_train_epoch_returns_float_and_trains(impl):
                  "Call loss.backward() and then optimizer.step() for every batch.")
 
 
+def _sgd_epoch_(model, batches, lr):
+    """One epoch of plain SGD written out: zero the grads, backward, step; the mean loss per sample."""
+    total, count = 0.0, 0
+    for inputs, targets in batches:
+        model.zero_grad()
+        loss = F.cross_entropy(model(inputs), targets)
+        loss.backward()
+        with torch.no_grad():
+            for p in model.parameters():
+                p -= lr * p.grad
+        total, count = total + loss.item() * len(inputs), count + len(inputs)
+    return total / count
+
+
+@pytest.mark.kata("train_epoch")
+@pytest.mark.points(1)
+def test_train_epoch_matches_a_written_out_epoch(impl):
+    X, y = _data(10)
+    model = nn.Linear(3, 2)
+    twin = copy.deepcopy(model)
+    batches = [(X[:4], y[:4]), (X[4:8], y[4:8]), (X[8:], y[8:])]
+    call = "train_epoch(model, batches of 4, 4 and 2 samples, cross_entropy, SGD(lr=0.5))"
+    optimizer = torch.optim.SGD(model.parameters(), 0.5)
+    loss = checks.call(call, impl.train_epoch, model, batches, F.cross_entropy, optimizer)
+    want = _sgd_epoch_(twin, batches, 0.5)
+    for (name, got), expected in zip(model.named_parameters(), twin.parameters(), strict=True):
+        checks.close(
+            got.detach(), expected.detach(), f"model.{name} after {call}",
+            "Call optimizer.zero_grad() before each backward(): gradients add up across batches otherwise.",
+            rtol=1e-5, atol=1e-6,
+        )
+    checks.check(
+        _is_float(loss) and abs(loss - want) <= 1e-5 * max(1.0, abs(want)),
+        f"{call} returned {checks.describe(loss)}; expected {want:.6g}, the mean loss per sample.",
+        "Weigh each batch's loss by its size (loss.item() * len(inputs)) and divide by the number of samples.",
+    )
+
+
 @pytest.mark.kata("evaluate")
 @pytest.mark.points(1)
 def test_evaluate_returns_loss_and_accuracy(impl):
@@ -68,6 +114,27 @@ def test_evaluate_returns_loss_and_accuracy(impl):
     )
     checks.check(model.training, f"after {call} the model is in eval mode; expected train mode, as before the call.",
                  "Restore the previous mode at the end: model.train(was_training).")
+
+
+@pytest.mark.kata("evaluate")
+@pytest.mark.points(1)
+def test_evaluate_builds_no_graph(impl):
+    X, y = _data()
+    model = nn.Linear(3, 2)
+    graphs = []
+
+    def loss_fn(outputs, targets):
+        graphs.append(outputs.requires_grad)
+        return F.cross_entropy(outputs, targets)
+
+    call = "evaluate(model, loader, loss_fn)"
+    checks.call(call, impl.evaluate, model, DataLoader(TensorDataset(X, y), batch_size=4), loss_fn)
+    checks.check(
+        graphs and not any(graphs),
+        f"{call} gave loss_fn outputs that require grad in {sum(graphs)} of {len(graphs)} batches; expected "
+        "no autograd graph at all during evaluation.",
+        "Run the loop inside torch.no_grad().",
+    )
 
 
 @pytest.mark.kata("fit")
@@ -86,6 +153,31 @@ def test_fit_returns_history(impl):
             len(history.get(key, [])) == 3,
             f"history[{key!r}] of {call} is {checks.describe(history.get(key))}; expected a list of 3 losses, "
             "one per epoch.",
+        )
+
+
+@pytest.mark.kata("fit")
+@pytest.mark.points(1)
+def test_fit_restores_the_best_weights(impl):
+    X = torch.randn(16, 2)
+    y = (X[:, 0] - X[:, 1] > 0).long()
+    model = nn.Linear(2, 2)
+    twin = copy.deepcopy(model)
+    train_loader = DataLoader(TensorDataset(X, y), batch_size=8)
+    val_loader = DataLoader(TensorDataset(X, 1 - y), batch_size=8)  # learning the train labels hurts here
+    call = "fit(model, train_loader, val_loader, cross_entropy, SGD(lr=0.5), epochs=4, patience=5)"
+    story = f"{call}, where the validation loss rises every epoch after the first"
+    history = checks.call(
+        call, impl.fit, model, train_loader, val_loader, F.cross_entropy, torch.optim.SGD(model.parameters(), 0.5),
+        4, 5,
+    )
+    checks.check(isinstance(history, dict), f"{call} returned {checks.describe(history)}; expected a dict.")
+    _sgd_epoch_(twin, train_loader, 0.5)  # the best epoch is the first
+    for (name, got), expected in zip(model.named_parameters(), twin.parameters(), strict=True):
+        checks.close(
+            got.detach(), expected.detach(), f"model.{name} after {story}",
+            "Load the best epoch's weights back at the end, from a copy: copy.deepcopy(model.state_dict()) (a bare "
+            "state_dict() follows the live weights).", rtol=1e-5, atol=1e-6,
         )
 
 
@@ -116,6 +208,7 @@ def _device_of(model):
 
 @pytest.mark.kata("train_digits")
 @pytest.mark.points(1)
+@pytest.mark.timeout(TRAINING_SECONDS)  # the capstone trains for seconds: the usual per-check limit is too short
 def test_train_digits_returns_a_digit_classifier(impl):
     result = checks.call("train_digits()", impl.train_digits)
     checks.check(
@@ -129,3 +222,9 @@ def test_train_digits_returns_a_digit_classifier(impl):
     with torch.no_grad():
         out = checks.call("model(x)", model, x.to(_device_of(model)))
     checks.shape(out, (5, 10), "the model of train_digits() on x of shape (5, 64)", "One logit per digit class.")
+    reported = float(result[1])
+    checks.check(
+        0.95 <= reported <= 1.0,
+        f"train_digits() reported the accuracy {reported!r}; expected a fraction in [0, 1], at least 0.95.",
+        "Report the accuracy on your held-out split as a fraction (correct / total), not a percentage.",
+    )

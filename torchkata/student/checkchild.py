@@ -32,7 +32,10 @@ class _KataReporter:
 
         found = kata_of(item)
         if found is not None:
-            _send(self.fd, {"t": "start", "chapter": chapter_of(Path(str(item.path))), "kata": found[0]})
+            marker = item.get_closest_marker("timeout")  # a check that declares its own limit (the capstone)
+            seconds = float(marker.args[0]) if marker is not None and marker.args else None
+            _send(self.fd, {"t": "start", "chapter": chapter_of(Path(str(item.path))), "kata": found[0],
+                            "seconds": seconds})
 
     def pytest_runtest_logfinish(self) -> None:
         _send(self.fd, {"t": "end"})

@@ -108,6 +108,7 @@ class CheckRun:
     fd: int = -1
     buffer: bytes = b""
     running: tuple[str, str] | None = None
+    running_seconds: float = 0.0  # the running test's limit: its own timeout marker, else limits.test_seconds
     progress_at: float = 0.0
     error: str = ""
 
@@ -194,6 +195,7 @@ class CheckRun:
         for frame in frames:
             if frame["t"] in ("start", "end"):
                 self.running = (frame["chapter"], frame["kata"]) if frame["t"] == "start" else None
+                self.running_seconds = frame.get("seconds") or self.limits.test_seconds
                 self.progress_at = time.monotonic()
             elif frame["t"] == "done":
                 for data in frame["statuses"]:
@@ -224,7 +226,7 @@ class CheckRun:
         now = time.monotonic()
         if self.running is None:
             return now > self.progress_at + STARTUP_SECONDS
-        return self.limits.test_seconds > 0 and now > self.progress_at + self.limits.test_seconds + GRACE_SECONDS
+        return self.limits.test_seconds > 0 and now > self.progress_at + self.running_seconds + GRACE_SECONDS
 
     def _blame(self, message: str) -> None:
         """The kata that was running fails with ``message``; the katas not reached are checked again."""
