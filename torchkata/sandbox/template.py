@@ -155,11 +155,12 @@ def _fork_child(spec: Any, sock: socket.socket) -> int:
     intermediate = os.fork()
     if intermediate == 0:
         os.close(read_end)
+        me = os.getpid()  # taken before the fork: the intermediate may be gone before the child first runs
         child = os.fork()
         if child == 0:
             os.close(write_end)
             sock.close()
-            _wait_for_adoption(os.getppid())
+            _wait_for_adoption(me)
             run_child(spec)
         os.write(write_end, str(child).encode())
         os._exit(0)
