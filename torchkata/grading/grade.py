@@ -15,6 +15,17 @@ from torchkata.grading.results import ChapterResult, GradeResult, build_result
 from torchkata.grading.review import review_submission
 
 
+def runtime_modules() -> list[str]:
+    """What every grading run imports: torch, pytest and its default plugins, the grader runtime.
+
+    A process that forks one run after another imports them once first, so each run starts with them.
+    """
+    import _pytest.config
+
+    return ["numpy", "pytest", "pytest_timeout", "torch", "torchkata.checks", "torchkata.plugin",
+            "torchkata.grading.grade", *(f"_pytest.{name}" for name in _pytest.config.default_plugins)]
+
+
 def pytest_args(
     project: Project,
     impl_dir: Path,

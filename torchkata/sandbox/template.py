@@ -29,9 +29,8 @@ from torchkata.sandbox.staging import RunDir
 
 _PR_SET_PDEATHSIG = 1
 _MESSAGE_BYTES = 1 << 20
-# What every child needs, loaded once in the template (never run torch ops here).
-BASE_MODULES = ("numpy", "pytest", "pytest_timeout", "torch", "torchkata.checks", "torchkata.plugin",
-                "torchkata.sandbox.child", "torchkata.sandbox.audit", "torchkata.sandbox.integrity")
+# What a grading child needs besides the grader runtime, loaded once in the template (never run torch ops here).
+SANDBOX_MODULES = ("torchkata.sandbox.child", "torchkata.sandbox.audit", "torchkata.sandbox.integrity")
 
 
 class TemplateError(RuntimeError):
@@ -101,12 +100,10 @@ def _serve(sock: socket.socket) -> NoReturn:
     code = 0
     try:
         _detach()
-        for name in BASE_MODULES:
-            _import_quietly(name)
-        import _pytest.config
+        from torchkata.grading.grade import runtime_modules
 
-        for name in _pytest.config.default_plugins:
-            _import_quietly(f"_pytest.{name}")
+        for name in (*runtime_modules(), *SANDBOX_MODULES):
+            _import_quietly(name)
         later: list[str] = []
         while True:
             ready, _, _ = select.select([sock], [], [], 0 if later else None)

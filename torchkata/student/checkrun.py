@@ -58,17 +58,10 @@ def preload() -> None:
     """Import what every check needs, once, so that each forked child starts with it loaded."""
     import importlib
 
-    import _pytest.config
-    import numpy  # noqa: F401
-    import pytest  # noqa: F401
-    import torch  # noqa: F401
+    from torchkata.grading.grade import runtime_modules
 
-    import torchkata.checks  # noqa: F401
-    import torchkata.grading.grade  # noqa: F401
-    import torchkata.plugin  # noqa: F401
-
-    for name in _pytest.config.default_plugins:
-        importlib.import_module(f"_pytest.{name}")
+    for name in runtime_modules():
+        importlib.import_module(name)
 
 
 def warm(project: Project, impl_dir: Path, chapters: Sequence[Chapter], visibility: str) -> None:
